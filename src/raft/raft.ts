@@ -49,6 +49,8 @@ export class Raft {
   pendingConfIndex = 0;
   /** Bytes of entries appended by this leader and not yet applied (back-pressure bound). */
   uncommittedBytes = 0;
+  /** Reads were queued since the last heartbeat round; `flushReadIndexRound` sends one. */
+  readIndexRoundPending = false;
   /** Read-index requests that arrived before this leader committed an entry of its term. */
   pendingReadIndexMessages: Message[] = [];
 
@@ -134,6 +136,7 @@ export class Raft {
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
     this.readOnly.reset();
+    this.readIndexRoundPending = false;
     this.pendingReadIndexMessages = [];
     this.leaseAcks.clear();
     this.leaseRevoked = false;

@@ -10,7 +10,7 @@ import { validateConfig, type RaftConfigInput } from './config.js';
 import { isLocalMessage, isResponseMessage, newMessage } from './messages.js';
 import { Raft } from './raft.js';
 import type { Ready } from './ready.js';
-import { bcastAppend, maybeSendAppend, sendTimeoutNow } from './replication.js';
+import { bcastAppend, bcastHeartbeat, maybeSendAppend, sendTimeoutNow } from './replication.js';
 import type { Status } from './status.js';
 import { releasePendingReadIndexMessages } from './step-leader.js';
 import type { ConfChange, Entry, HardState, Message, NodeId, SoftState } from './types.js';
@@ -113,7 +113,7 @@ export class RawNode {
   hasReady(): boolean {
     const r = this.#raft;
     if (this.#outstanding !== null) return false;
-    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0 || r.readIndexRoundPending) return true;
     if (r.log.hasNextUnstableEntries() || r.log.unstable.nextSnapshot() !== null) return true;
     if (r.log.hasNextCommittedEntries()) return true;
     if (!softStateEqual(this.#softState(), this.#prevSoftState)) return true;
@@ -124,6 +124,10 @@ export class RawNode {
   ready(): Ready {
     assert(this.#outstanding === null, 'ready() called again before advance()');
     const r = this.#raft;
+    if (r.readIndexRoundPending) {
+      r.readIndexRoundPending = false;
+      if (r.role === 'leader') bcastHeartbeat(r, null);
+    }
     const softState = this.#softState();
     const hardState = this.#hardState();
     const hardStateChanged = !hardStateEqual(hardState, this.#prevHardState);
@@ -222,9 +226,13 @@ export class RawNode {
       this.#stepDownAfterRemoval();
       return;
     }
-    if (r.maybeCommit()) releasePendingReadIndexMessages(r);
-    bcastAppend(r);
-    if (change.type !== 'remove') maybeSendAppend(r, change.nodeId, { sendIfEmpty: true });
+    // The quorum changed: the commit index may move. Otherwise only new peers need a probe.
+    if (r.maybeCommit()) {
+      releasePendingReadIndexMessages(r);
+      bcastAppend(r);
+    } else {
+      for (const id of r.tracker.membersSorted()) if (id !== r.id) maybeSendAppend(r, id, { sendIfEmpty: false });
+    }
   }
 
   /** A leader removed (or demoted) hands off to the most caught-up voter and steps down (thesis §4.2.2). */

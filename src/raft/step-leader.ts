@@ -110,7 +110,9 @@ export function answerReadIndex(r: Raft, m: Message): ErrorCode | null {
   if (r.readOnly.full()) return 'SYNOD_READ_INDEX_BUSY';
   if (!r.readOnly.add(r.log.committed, m)) return null; // A duplicate context: already queued.
   r.readOnly.recordAck(r.id, m.context);
-  bcastHeartbeat(r, m.context);
+  // Batching: every read that arrives before the next Ready shares one heartbeat round, sent by
+  // RawNode.ready() with the newest context (an ack for it confirms all earlier ones).
+  r.readIndexRoundPending = true;
   return null;
 }
 

@@ -101,12 +101,8 @@ export class ScenarioWorld {
   }
 
   #apply(node: ScenarioNode, entry: Entry, out: string[]): void {
-    if (entry.type === 'conf-change') {
-      const change = decodeConfChange(entry.data);
-      node.applied.push(`${entry.index}/${entry.term} ${formatConfChange(change)}`);
-      return;
-    }
-    if (entry.data.length === 0) return;
+    // Membership changes and empty entries show in the ready lines; `applied` lists commands only.
+    if (entry.type === 'conf-change' || entry.data.length === 0) return;
     const data = decoder.decode(entry.data);
     const requestId = data.split(':')[0]!;
     if (data.includes(':') && node.appliedRequestIds.has(requestId)) {
