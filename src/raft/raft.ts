@@ -49,8 +49,10 @@ export class Raft {
   pendingConfIndex = 0;
   /** Bytes of entries appended by this leader and not yet applied (back-pressure bound). */
   uncommittedBytes = 0;
-  /** Reads were queued since the last heartbeat round; `flushReadIndexRound` sends one. */
+  /** Reads were queued since the last heartbeat round; the next Ready sends one. */
   readIndexRoundPending = false;
+  /** Proposals were appended since the last broadcast; the next Ready sends them. */
+  appendBroadcastPending = false;
   /** Read-index requests that arrived before this leader committed an entry of its term. */
   pendingReadIndexMessages: Message[] = [];
 
@@ -137,6 +139,7 @@ export class Raft {
     this.uncommittedBytes = 0;
     this.readOnly.reset();
     this.readIndexRoundPending = false;
+    this.appendBroadcastPending = false;
     this.pendingReadIndexMessages = [];
     this.leaseAcks.clear();
     this.leaseRevoked = false;

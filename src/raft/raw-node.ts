@@ -113,7 +113,8 @@ export class RawNode {
   hasReady(): boolean {
     const r = this.#raft;
     if (this.#outstanding !== null) return false;
-    if (r.msgs.length > 0 || r.readStates.length > 0 || r.readIndexRoundPending) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true;
+    if (r.readIndexRoundPending || r.appendBroadcastPending) return true;
     if (r.log.hasNextUnstableEntries() || r.log.unstable.nextSnapshot() !== null) return true;
     if (r.log.hasNextCommittedEntries()) return true;
     if (!softStateEqual(this.#softState(), this.#prevSoftState)) return true;
@@ -124,10 +125,7 @@ export class RawNode {
   ready(): Ready {
     assert(this.#outstanding === null, 'ready() called again before advance()');
     const r = this.#raft;
-    if (r.readIndexRoundPending) {
-      r.readIndexRoundPending = false;
-      if (r.role === 'leader') bcastHeartbeat(r, null);
-    }
+    this.#flushBatches();
     const softState = this.#softState();
     const hardState = this.#hardState();
     const hardStateChanged = !hardStateEqual(hardState, this.#prevHardState);
@@ -153,6 +151,19 @@ export class RawNode {
     this.#prevHardState = hardState;
     this.#outstanding = rd;
     return rd;
+  }
+
+  /** Sends what proposals and reads since the last Ready have batched up. */
+  #flushBatches(): void {
+    const r = this.#raft;
+    if (r.appendBroadcastPending) {
+      r.appendBroadcastPending = false;
+      if (r.role === 'leader') bcastAppend(r);
+    }
+    if (r.readIndexRoundPending) {
+      r.readIndexRoundPending = false;
+      if (r.role === 'leader') bcastHeartbeat(r, null);
+    }
   }
 
   #splitMessages(msgs: readonly Message[]): { earlyMessages: Message[]; messages: Message[] } {

@@ -81,7 +81,9 @@ function onProposal(r: Raft, m: Message): ErrorCode | null {
     r.pendingConfIndex = lastIndex + i + 1;
   }
   if (!r.appendEntries(m.entries)) return 'SYNOD_PROPOSAL_DROPPED';
-  bcastAppend(r);
+  // Batching: proposals that arrive before the next Ready travel in one append per follower,
+  // sent by RawNode.ready().
+  r.appendBroadcastPending = true;
   return null;
 }
 
