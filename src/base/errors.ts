@@ -7,7 +7,6 @@
 /** Every stable error code Synod can raise, with a one-line meaning. Kept in sync with docs/errors.md. */
 export const errorCodes = {
   SYNOD_NO_LEADER: 'there is no known leader to take the request; retry after an election',
-  SYNOD_NOT_LEADER: 'this node is not the leader and the request cannot be forwarded',
   SYNOD_PROPOSAL_DROPPED: 'the proposal was dropped (no leader, leadership transfer, or conf change pending)',
   SYNOD_LOG_COMPACTED: 'the requested log index has been compacted away',
   SYNOD_LOG_UNAVAILABLE: 'the requested log index is not yet available',
@@ -17,7 +16,6 @@ export const errorCodes = {
   SYNOD_INVALID_CONF_CHANGE: 'the membership change is invalid in the current configuration',
   SYNOD_STEP_LOCAL_MESSAGE: 'a local message type was passed to step as if it came from a peer',
   SYNOD_READ_INDEX_BUSY: 'too many linearizable reads are waiting for the leader; retry later',
-  SYNOD_STEP_PEER_NOT_FOUND: 'a response came from a peer that is not in the configuration',
 } as const;
 
 /** A stable error code. */
