@@ -16,7 +16,7 @@ describe('error registry', () => {
     expect(error.code).toBe('SYNOD_NO_LEADER');
     expect(error.message).toBe(errorCodes.SYNOD_NO_LEADER);
     expect(isSynodError(error, 'SYNOD_NO_LEADER')).toBe(true);
-    expect(isSynodError(error, 'SYNOD_NOT_LEADER')).toBe(false);
+    expect(isSynodError(error, 'SYNOD_PROPOSAL_DROPPED')).toBe(false);
     expect(isSynodError(new Error('x'))).toBe(false);
   });
 });
