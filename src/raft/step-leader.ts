@@ -143,10 +143,12 @@ function onAppendResponse(r: Raft, m: Message): void {
   if (!progress.maybeUpdate(m.index)) return;
   if (progress.state === 'probe') {
     progress.becomeReplicate();
-  } else if (progress.state === 'snapshot' && progress.match + 1 >= r.log.firstIndex()) {
-    mark('snapshot caught up by append');
+  } else if (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshot) {
+    // The snapshot (or an append) got through. If we compacted past it meanwhile, probing sends
+    // the next snapshot; otherwise stream entries again. Either way, never wait on the transport.
+    mark('snapshot acknowledged');
     progress.becomeProbe();
-    progress.becomeReplicate();
+    if (progress.match + 1 >= r.log.firstIndex()) progress.becomeReplicate();
   } else if (progress.state === 'replicate') {
     progress.inflights.freeLE(m.index);
   }

@@ -51,9 +51,31 @@ export class ScenarioWorld {
   }
 
   #start(node: ScenarioNode): void {
-    node.applied = [];
-    node.appliedRequestIds = new Set();
-    node.raft = new RawNode({ ...this.#options, id: node.id, storage: node.storage, random: new SeededRandom(node.id) });
+    // A restart rebuilds the state machine from the last snapshot, then Raft replays the rest.
+    const snapshot = node.storage.snapshot();
+    this.#install(node, snapshot.data);
+    node.raft = new RawNode({
+      ...this.#options,
+      id: node.id,
+      storage: node.storage,
+      random: new SeededRandom(node.id),
+      applied: snapshot.metadata.index,
+    });
+  }
+
+  #install(node: ScenarioNode, data: Uint8Array): void {
+    node.applied = data.length === 0 ? [] : (JSON.parse(decoder.decode(data)) as string[]);
+    node.appliedRequestIds = new Set(node.applied.map((line) => line.split(' ')[1]!.split(':')[0]!));
+  }
+
+  /** Snapshots node `id`'s state machine at `index` (≤ applied) and drops the log up to it. */
+  compact(id: NodeId, index: number): string[] {
+    const node = this.node(id);
+    const raft = this.raft(id);
+    const applied = node.applied.filter((line) => Number(line.split('/')[0]) <= index);
+    node.storage.createSnapshot(index, raft.status().confState, encoder.encode(JSON.stringify(applied)));
+    node.storage.compact(index);
+    return [formatLog(node)];
   }
 
   node(id: NodeId): ScenarioNode {
@@ -90,7 +112,10 @@ export class ScenarioWorld {
       out.push(`${id} crashed before persisting`);
       return out;
     }
-    if (rd.snapshot !== null) node.storage.applySnapshot(rd.snapshot);
+    if (rd.snapshot !== null) {
+      node.storage.applySnapshot(rd.snapshot);
+      this.#install(node, rd.snapshot.data);
+    }
     node.storage.append(rd.entries);
     if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
     this.queue.push(...rd.messages);

@@ -133,6 +133,10 @@ function runCommand(world: ScenarioWorld, command: string): string[] {
     case 'partition':
       world.partition(command.slice('partition'.length).split('|').map((group) => ids(group.trim().split(/\s+/))));
       return [];
+    case 'compact': {
+      const [id, index] = ids(positional);
+      return world.compact(id!, index!);
+    }
     case 'tick-all':
       return world.tickAll(Number(positional[0] ?? 1));
     case 'heal':
