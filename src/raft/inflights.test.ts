@@ -26,6 +26,19 @@ describe('Inflights', () => {
     );
   });
 
+  it('frees the oldest message on freeFirstOne, and nothing when empty', () => {
+    const inflights = new Inflights(2);
+    inflights.freeFirstOne();
+    inflights.add(5);
+    inflights.add(9);
+    inflights.freeFirstOne();
+    expect(inflights.count).toBe(1);
+    inflights.freeLE(8);
+    expect(inflights.count).toBe(1);
+    inflights.freeLE(9);
+    expect(inflights.count).toBe(0);
+  });
+
   it('refuses to grow past its capacity', () => {
     const inflights = new Inflights(2);
     inflights.add(1);

@@ -46,6 +46,13 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message: a heartbeat answered, so the follower is alive and can take more. */
+  freeFirstOne(): void {
+    if (this.#count === 0) return;
+    this.#start = (this.#start + 1) % this.capacity;
+    this.#count--;
+  }
+
   /** Frees everything (on a state change of the progress). */
   reset(): void {
     this.#start = 0;

@@ -172,6 +172,13 @@ function onHeartbeatResponse(r: Raft, m: Message): void {
   const progress = r.tracker.progress.get(m.from)!;
   progress.recentActive = true;
   progress.probeSent = false;
+  if (progress.state === 'replicate' && progress.inflights.full()) {
+    // Every append in the window (or every acknowledgement) may have been lost: without this the
+    // window never drains and replication stops for good. The follower is alive, so send one more;
+    // if it has a gap it rejects, and the rejection resets `next` (as etcd's FreeFirstOne).
+    mark('inflight window freed by heartbeat response');
+    progress.inflights.freeFirstOne();
+  }
   if (m.leaseTick > (r.leaseAcks.get(m.from) ?? -1)) r.leaseAcks.set(m.from, m.leaseTick);
   if (progress.match < r.log.lastIndex()) maybeSendAppend(r, m.from, { sendIfEmpty: true });
   if (m.context.length === 0 || r.config.readOnlyOption === 'lease-based' && r.readOnly.size === 0) return;
