@@ -1,6 +1,6 @@
 /**
  * The key-value linearizability check: partition the history by key, search each key's
- * sub-history on its own (linearizability is local, Herlihy & Wing 1990 §3.5, so the whole history
+ * sub-history on its own (linearizability is local, Herlihy & Wing 1990, so the whole history
  * is linearizable exactly when every key's is), and on failure shrink the key's history to a small
  * counterexample with a reason a person can follow.
  */
@@ -13,9 +13,13 @@ import { shrinkHistory, type ShrunkHistory } from './shrink.js';
 
 /** Limits of a check; omitted fields take the defaults below. */
 export interface CheckOptions {
-  /** Event visits allowed to the search of one key before it answers `unknown`. */
+  /**
+   * Work allowed to the search of one key before it answers `unknown`, in steps: candidates
+   * considered and memoized configurations compared (see `SearchOutcome`). Roughly 10 million
+   * steps a second.
+   */
   readonly stepsMax?: number;
-  /** Event visits allowed to shrinking a failing key's counterexample; 0 reports it unshrunk. */
+  /** Steps allowed to shrinking a failing key's counterexample, all searches together. */
   readonly shrinkStepsMax?: number;
 }
 
@@ -44,6 +48,12 @@ export interface CheckFailed {
    * still running at `cutAt` appear with a null response.
    */
   readonly counterexample: readonly Operation[];
+  /**
+   * The counterexample drops the answered operations that finished before this time, because an
+   * isolated `put` or `delete` at this time overwrote whatever they did; null when none were
+   * dropped.
+   */
+  readonly startAt: number | null;
   /** The counterexample drops operations invoked after this time; null when nothing was cut. */
   readonly cutAt: number | null;
 }
@@ -77,7 +87,7 @@ export function checkLinearizable(
     const sorted = sortByInvocation(operations);
     const outcome = searchLinearization(kvModel, sorted, { stepsMax });
     if (outcome.kind === 'not-linearizable') {
-      const failing = { operations: sorted, cutAt: null, deepest: outcome.deepest };
+      const failing = { operations: sorted, startAt: null, cutAt: null, deepest: outcome.deepest };
       const shrunk = shrinkHistory(kvModel, failing, { stepsMax, shrinkStepsMax });
       return failure(key, operations, shrunk);
     }
@@ -92,7 +102,8 @@ function validateOptions(options: CheckOptions): Required<CheckOptions> {
   const stepsMax = options.stepsMax ?? checkStepsMaxDefault;
   const shrinkStepsMax = options.shrinkStepsMax ?? shrinkStepsMaxDefault;
   if (!Number.isSafeInteger(stepsMax) || stepsMax < 1) {
-    throw new SynodError('SYNOD_INVALID_CONFIG', `stepsMax must be a positive integer: ${stepsMax}`);
+    const message = `stepsMax must be a positive integer: ${stepsMax}`;
+    throw new SynodError('SYNOD_INVALID_CONFIG', message);
   }
   if (!Number.isSafeInteger(shrinkStepsMax) || shrinkStepsMax < 0) {
     throw new SynodError(
@@ -107,16 +118,24 @@ function validateOptions(options: CheckOptions): Required<CheckOptions> {
 function sortByInvocation(operations: readonly Operation[]): Operation[] {
   return operations
     .map((operation, index) => ({ operation, index }))
-    .sort((left, right) => left.operation.invokedAt - right.operation.invokedAt || left.index - right.index)
+    .sort(
+      (left, right) =>
+        left.operation.invokedAt - right.operation.invokedAt || left.index - right.index,
+    )
     .map(({ operation }) => operation);
 }
 
-function failure(key: string, operations: Operation[], shrunk: ShrunkHistory<Operation>): CheckFailed {
+function failure(
+  key: string,
+  operations: Operation[],
+  shrunk: ShrunkHistory<Operation>,
+): CheckFailed {
   const reason = explain(key, shrunk.operations, shrunk.deepest);
-  return { ok: false, key, reason, operations, counterexample: shrunk.operations, cutAt: shrunk.cutAt };
+  const { startAt, cutAt } = shrunk;
+  return { ok: false, key, reason, operations, counterexample: shrunk.operations, startAt, cutAt };
 }
 
-/** Explains a failed search: the deepest partial linearization and the operation it could not fit. */
+/** Explains a failed search: the deepest partial linearization and the operation it cannot fit. */
 function explain(
   key: string,
   operations: readonly Operation[],
@@ -132,11 +151,13 @@ function explain(
     state = step.nextState;
   }
   const blockedText = kvModel.describeOperation(blocked.call, blocked.response?.result ?? null);
-  const prefix = `no linearization of these ${operations.length} operations on key ${JSON.stringify(key)}`;
+  const keyText = JSON.stringify(key);
+  const prefix = `no linearization of these ${operations.length} operations on key ${keyText}`;
   const best =
     deepest.order.length === 0
       ? `the key starts ${kvModel.describeState(state)}`
-      : `at best ${deepest.order.length} take effect, in the order ${describeOrder(deepest.order)}, ` +
+      : `at best ${deepest.order.length} take effect, ` +
+        `in the order ${describeOrder(deepest.order)}, ` +
         `leaving the key ${kvModel.describeState(state)}`;
   // The blocked operation's response has arrived, so it must have taken effect by now; neither it
   // nor any operation that could still come before it fits the state.

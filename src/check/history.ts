@@ -1,15 +1,16 @@
 /**
  * The history a linearizability check consumes: what each client asked for, when, and what (if
- * anything) it heard back. Plain data with no tie to the simulator, so a test against real processes
- * can record the same shape. Times are any monotonic numbers (simulation steps, nanoseconds): only
- * their order matters, and equal times count as concurrent because nothing orders them.
+ * anything) it heard back. Plain data with no tie to the simulator, so a test against real
+ * processes can record the same shape. Times are any monotonic numbers (simulation steps,
+ * nanoseconds): only their order matters, and equal times count as concurrent because nothing
+ * orders them.
  */
 
 import { assert } from '../base/index.js';
 
 /**
- * The shape every checked operation shares, whatever the model: a call, when it was invoked, and its
- * response if the client received one. The checker core works on this alone.
+ * The shape every checked operation shares, whatever the model: a call, when it was invoked, and
+ * its response if the client received one. The checker core works on this alone.
  */
 export interface TimedOperation<Call, Result> {
   readonly call: Call;
@@ -69,7 +70,8 @@ export function assertTimedOperation<Call, Result>(operation: TimedOperation<Cal
   assert(Number.isFinite(operation.invokedAt), `invokedAt must be finite: ${operation.invokedAt}`);
   const response = operation.response;
   if (response === null) return;
-  assert(Number.isFinite(response.respondedAt), `respondedAt must be finite: ${response.respondedAt}`);
+  const respondedAt = response.respondedAt;
+  assert(Number.isFinite(respondedAt), `respondedAt must be finite: ${respondedAt}`);
   assert(
     response.respondedAt >= operation.invokedAt,
     `response at ${response.respondedAt} precedes invocation at ${operation.invokedAt}`,

@@ -16,6 +16,8 @@ export const kvModel: Model<KvState, KvCall, KvResult> = Object.freeze({
   step: stepKv,
   isReadOnly: (call: KvCall, result: KvResult | null): boolean =>
     call.kind === 'get' || (result?.kind === 'cas' && !result.ok),
+  isBlindWrite: (call: KvCall): boolean => call.kind === 'put' || call.kind === 'delete',
+  callKey: describeCall,
   hash: hashKvState,
   equal: (left: KvState, right: KvState): boolean => left === right,
   describeState: describeValue,
@@ -24,8 +26,10 @@ export const kvModel: Model<KvState, KvCall, KvResult> = Object.freeze({
 
 function stepKv(state: KvState, call: KvCall, result: KvResult | null): StepResult<KvState> {
   switch (call.kind) {
-    case 'get':
-      return { ok: result === null || (result.kind === 'get' && result.value === state), nextState: state };
+    case 'get': {
+      const ok = result === null || (result.kind === 'get' && result.value === state);
+      return { ok, nextState: state };
+    }
     case 'put':
       return { ok: true, nextState: call.value };
     case 'delete':
@@ -57,16 +61,20 @@ function describeValue(value: KvState): string {
 }
 
 function describeKvOperation(call: KvCall, result: KvResult | null): string {
-  const outcome = result === null ? ' → ?' : describeResult(result);
+  return describeCall(call) + (result === null ? ' → ?' : describeResult(result));
+}
+
+/** The call as text; also its key, as the text names every argument unambiguously. */
+function describeCall(call: KvCall): string {
   switch (call.kind) {
     case 'get':
-      return `get()${outcome}`;
+      return 'get()';
     case 'put':
-      return `put(${JSON.stringify(call.value)})${outcome}`;
+      return `put(${JSON.stringify(call.value)})`;
     case 'delete':
-      return `delete()${outcome}`;
+      return 'delete()';
     case 'cas':
-      return `cas(${describeValue(call.expected)}, ${JSON.stringify(call.value)})${outcome}`;
+      return `cas(${describeValue(call.expected)}, ${JSON.stringify(call.value)})`;
     default:
       return unreachable(call, 'unknown kv call');
   }

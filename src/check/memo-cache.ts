@@ -1,14 +1,19 @@
 /**
- * The memo of Lowe's improvement to Wing & Gong's search ("Testing for linearizability", 2017, §4):
- * two search configurations with the same set of linearized operations and equal model states
- * have the same future, so the second is never explored. A configuration is a bitset over the
- * operations plus a model state; bitsets live back to back in one growing arena so a million
- * entries cost a few words each rather than a typed-array object each.
+ * The memo of Lowe's improvement to Wing & Gong's search ("Testing for linearizability", 2017):
+ * two search configurations with the same linearized operations and equal model states have the
+ * same future, so the second is never explored.
+ *
+ * Unanswered operations get a weaker rule that keeps them from multiplying the search by two each:
+ * a configuration that has linearized fewer of them, with the same answered operations and state,
+ * can do everything the other can (it may simply never linearize the rest). So a configuration is
+ * skipped when one with the same answered set and state and a subset of its unanswered set was
+ * visited. Bitsets live back to back in one growing arena, so a million entries cost a few words
+ * each rather than a typed-array object each.
  */
 
 import { assert } from '../base/index.js';
 
-/** Memory the memo may use, so a pathological history slows the search instead of exhausting memory. */
+/** Memory the memo may use: a pathological history slows the search rather than exhaust memory. */
 export const memoBytesMax = 256 * 1024 * 1024;
 
 /** Bytes charged per entry on top of its bitset words: state reference, chain link, map slot. */
@@ -22,36 +27,49 @@ export function mix32(value: number): number {
   return (hash ^ (hash >>> 16)) | 0;
 }
 
+/** The shape of the bitsets a memo holds. */
+export interface MemoCacheOptions<State> {
+  /** Words in every bitset over answered operations. At least 1. */
+  readonly answeredWordCount: number;
+  /** Words in every bitset over unanswered operations. May be 0. */
+  readonly unansweredWordCount: number;
+  readonly stateHash: (state: State) => number;
+  readonly stateEqual: (left: State, right: State) => boolean;
+  /** Defaults to `memoBytesMax`. */
+  readonly bytesMax?: number;
+}
+
 /**
- * A set of (linearized-operations bitset, model state) configurations. When full it stops
- * recording, which keeps the search correct (the memo only prunes) but slower.
+ * The visited search configurations. When full it stops recording, which keeps the search correct
+ * (the memo only prunes) but slower.
  */
 export class MemoCache<State> {
-  readonly #wordCount: number;
+  readonly #answeredWordCount: number;
+  readonly #entryWordCount: number;
   readonly #entriesMax: number;
   readonly #stateHash: (state: State) => number;
   readonly #stateEqual: (left: State, right: State) => boolean;
-  /** Entry `e`'s bitset is `#arena[e * #wordCount, (e + 1) * #wordCount)`. */
+  /** Entry `e` is `#arena[e * #entryWordCount, …)`: its answered bits, then its unanswered bits. */
   #arena: Uint32Array;
   readonly #states: State[] = [];
   /** The next entry in the same hash bucket, or -1. */
   readonly #chainNext: number[] = [];
-  /** Hash → the first entry of its bucket. */
+  /** Hash of (answered bits, state) → the first entry of its bucket. */
   readonly #bucketHeads = new Map<number, number>();
+  #comparisons = 0;
 
-  /** `wordCount` is the length of every bitset passed in. */
-  constructor(options: {
-    readonly wordCount: number;
-    readonly stateHash: (state: State) => number;
-    readonly stateEqual: (left: State, right: State) => boolean;
-  }) {
-    assert(Number.isInteger(options.wordCount) && options.wordCount >= 1, 'bad bitset word count');
-    this.#wordCount = options.wordCount;
-    this.#entriesMax = Math.floor(memoBytesMax / (options.wordCount * 4 + entryOverheadBytes));
+  constructor(options: MemoCacheOptions<State>) {
+    const { answeredWordCount, unansweredWordCount } = options;
+    assert(Number.isInteger(answeredWordCount) && answeredWordCount >= 1, 'bad word count');
+    assert(Number.isInteger(unansweredWordCount) && unansweredWordCount >= 0, 'bad word count');
+    this.#answeredWordCount = answeredWordCount;
+    this.#entryWordCount = answeredWordCount + unansweredWordCount;
+    const entryBytes = this.#entryWordCount * 4 + entryOverheadBytes;
+    this.#entriesMax = Math.floor((options.bytesMax ?? memoBytesMax) / entryBytes);
     this.#stateHash = options.stateHash;
     this.#stateEqual = options.stateEqual;
-    this.#arena = new Uint32Array(options.wordCount * 1024);
-    assert(this.#entriesMax >= 1024, 'memo bound too small for this history');
+    this.#arena = new Uint32Array(this.#entryWordCount * Math.min(1024, this.#entriesMax));
+    assert(this.#entriesMax >= 1, 'memo bound too small for one entry');
   }
 
   /** How many configurations are recorded. */
@@ -59,21 +77,37 @@ export class MemoCache<State> {
     return this.#states.length;
   }
 
+  /** How many recorded configurations `visit` has compared against so far: its cost. */
+  get comparisons(): number {
+    return this.#comparisons;
+  }
+
   /**
-   * Records the configuration unless it is already present. Returns false when it was present (the
-   * search must not explore it again), true otherwise. `bitsHash` is a hash of `bits` only.
+   * Records a configuration the search is about to explore. Returns false when a visited one covers
+   * it (same answered bits and state, unanswered bits a subset), so the search must skip it; true
+   * otherwise. `answeredHash` is a hash of `answered` alone.
    */
-  insertIfAbsent(bits: Uint32Array, bitsHash: number, state: State): boolean {
-    assert(bits.length === this.#wordCount, 'bitset length changed');
-    const hash = (bitsHash ^ mix32(this.#stateHash(state))) | 0;
+  visit(
+    answered: Uint32Array,
+    answeredHash: number,
+    unanswered: Uint32Array,
+    state: State,
+  ): boolean {
+    assert(answered.length === this.#answeredWordCount, 'answered bitset length changed');
+    assert(answered.length + unanswered.length === this.#entryWordCount, 'bitset length changed');
+    const hash = (answeredHash ^ mix32(this.#stateHash(state))) | 0;
     const head = this.#bucketHeads.get(hash);
     for (let entry = head ?? -1; entry !== -1; entry = this.#chainNext[entry]!) {
-      if (this.#bitsEqual(entry, bits) && this.#stateEqual(this.#states[entry]!, state)) return false;
+      this.#comparisons++;
+      if (!this.#stateEqual(this.#states[entry]!, state)) continue;
+      if (this.#covers(entry, answered, unanswered)) return false;
     }
     if (this.#states.length >= this.#entriesMax) return true;
     const entry = this.#states.length;
     this.#reserve(entry + 1);
-    this.#arena.set(bits, entry * this.#wordCount);
+    const base = entry * this.#entryWordCount;
+    this.#arena.set(answered, base);
+    this.#arena.set(unanswered, base + answered.length);
     this.#states.push(state);
     this.#chainNext.push(head ?? -1);
     this.#bucketHeads.set(hash, entry);
@@ -81,16 +115,21 @@ export class MemoCache<State> {
     return true;
   }
 
-  #bitsEqual(entry: number, bits: Uint32Array): boolean {
-    const base = entry * this.#wordCount;
-    for (let word = 0; word < this.#wordCount; word++) {
-      if (this.#arena[base + word] !== bits[word]) return false;
+  #covers(entry: number, answered: Uint32Array, unanswered: Uint32Array): boolean {
+    const base = entry * this.#entryWordCount;
+    for (let word = 0; word < answered.length; word++) {
+      if (this.#arena[base + word] !== answered[word]) return false;
+    }
+    const unansweredBase = base + answered.length;
+    for (let word = 0; word < unanswered.length; word++) {
+      const stored = this.#arena[unansweredBase + word]!;
+      if ((stored & unanswered[word]!) >>> 0 !== stored) return false;
     }
     return true;
   }
 
   #reserve(entries: number): void {
-    const wordsNeeded = entries * this.#wordCount;
+    const wordsNeeded = entries * this.#entryWordCount;
     if (wordsNeeded <= this.#arena.length) return;
     const grown = new Uint32Array(Math.max(wordsNeeded, this.#arena.length * 2));
     grown.set(this.#arena);

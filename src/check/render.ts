@@ -17,9 +17,9 @@ const timelineTimesMax = 40;
  * them. For example:
  *
  * ```text
- * #0  client 1  [10, 20]  put("a")      |===       |
- * #1  client 2  [15, …)   put("b") → ?  |  ========|…
- * #2  client 3  [25, 30]  get() → "a"   |      ==  |
+ * #0  client 1  [10, 20]  put("a")      |===  |
+ * #1  client 2  [15, …)   put("b") → ?  | ====|…
+ * #2  client 3  [25, 30]  get() → "a"   |   ==|
  * ```
  */
 export function renderHistory(operations: readonly Operation[]): string {
@@ -44,14 +44,18 @@ export function renderHistory(operations: readonly Operation[]): string {
 
 /** Renders a failed check: the key, the reason, and the counterexample it refers to. */
 export function renderFailure(failure: CheckFailed): string {
-  const cut =
-    failure.cutAt === null
-      ? ''
-      : ` (the history up to time ${failure.cutAt}; operations still running then have no response)`;
+  const scope: string[] = [];
+  if (failure.startAt !== null) {
+    scope.push(`from time ${failure.startAt}, where a write overwrote all that finished before`);
+  }
+  if (failure.cutAt !== null) {
+    scope.push(`up to time ${failure.cutAt}, operations still running then shown without response`);
+  }
+  const scopeText = scope.length === 0 ? '' : ` (${scope.join('; ')})`;
   return [
     `key ${JSON.stringify(failure.key)} is not linearizable: ${failure.reason}`,
     `counterexample, ${failure.counterexample.length} of the key's ` +
-      `${failure.operations.length} operations${cut}:`,
+      `${failure.operations.length} operations${scopeText}:`,
     renderHistory(failure.counterexample),
   ].join('\n');
 }
@@ -71,7 +75,8 @@ function renderTimeline(operations: readonly Operation[]): string[] | null {
     if (operation.response !== null) times.add(operation.response.respondedAt);
   }
   if (times.size > timelineTimesMax) return null;
-  const ranks = new Map([...times].sort((left, right) => left - right).map((time, rank) => [time, rank]));
+  const sorted = [...times].sort((left, right) => left - right);
+  const ranks = new Map(sorted.map((time, rank) => [time, rank]));
   const width = times.size;
   return operations.map((operation) => {
     const start = ranks.get(operation.invokedAt)!;

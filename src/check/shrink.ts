@@ -1,14 +1,17 @@
 /**
  * Shrinks a non-linearizable history to a small one that is still not linearizable, so a failure
- * report shows a handful of operations instead of thousands. Only two reductions are used, both of
- * which preserve "not linearizable ⇒ the original is not linearizable":
+ * report shows a handful of operations instead of thousands. Each reduction keeps the implication
+ * "the small history is not linearizable ⇒ the original is not", so the result is a true witness:
  *
- * 1. Cut the history at a time T (see `prefixAt`): linearizability is prefix-closed, and failure is
- *    monotone in T, so a binary search finds the earliest failing cut.
- * 2. Remove answered read-only operations (`Model.isReadOnly`) one at a time: deleting one from a
- *    linearization of the original leaves a linearization of the rest.
- *
- * Removing a write would not be sound (a read of its value would become inexplicable), so writes stay.
+ * 1. Cut at a time T (see `prefixAt`): linearizability is prefix-closed and failure is monotone in
+ *    T, so a binary search finds the earliest failing cut.
+ * 2. Start at an isolated blind write W: an answered write that ignores the state (`put`, `delete`)
+ *    and overlaps no other answered operation. Every linearization puts the operations that
+ *    finished before W ahead of it and W overwrites whatever they did, so they are dropped.
+ *    Unanswered operations are kept wherever they were invoked, since they may take effect later.
+ * 3. Remove answered read-only operations (`Model.isReadOnly`): deleting one from a linearization
+ *    of the original leaves a linearization of the rest. Other writes stay: removing one could make
+ *    a read of its value inexplicable, a failure the original does not have.
  */
 
 import { assert } from '../base/index.js';
@@ -18,9 +21,9 @@ import type { Model } from './model.js';
 
 /** Limits of one shrink. */
 export interface ShrinkOptions {
-  /** Event visits allowed to any one search, as for the check itself. */
+  /** Steps allowed to any one search, as for the check itself (see `SearchOutcome`). */
   readonly stepsMax: number;
-  /** Event visits allowed to all searches of the shrink together; 0 skips shrinking. */
+  /** Steps allowed to all searches of the shrink together; 0 skips shrinking. */
   readonly shrinkStepsMax: number;
 }
 
@@ -28,7 +31,9 @@ export interface ShrinkOptions {
 export interface ShrunkHistory<Op> {
   /** Still not linearizable; sorted by invocation time. */
   readonly operations: readonly Op[];
-  /** The time the history was cut at (operations invoked later dropped), or null if uncut. */
+  /** Answered operations that finished before this time were dropped (step 2), or null. */
+  readonly startAt: number | null;
+  /** Operations invoked after this time were dropped (step 1), or null. */
   readonly cutAt: number | null;
   /** How far the search got on `operations`, with indices into `operations`. */
   readonly deepest: PartialLinearization;
@@ -49,51 +54,156 @@ export function shrinkHistory<State, Call, Result, Op extends TimedOperation<Cal
     assert(operations[index - 1]!.invokedAt <= operations[index]!.invokedAt, 'history not sorted');
   }
   const budget = new Budget(options);
-  const cut = cutEarliest(model, operations, budget) ?? failing;
-  return removeReads(model, cut, budget);
+  let current = withoutSilentReads(model, failing);
+  current = cutEarliest(model, current, budget);
+  current = startAtBlindWrite(model, current, budget);
+  current = removeReads(model, current, budget);
+  // Fewer reads leave more writes isolated.
+  current = startAtBlindWrite(model, current, budget);
+  assert(current.operations.length <= operations.length);
+  return current;
 }
 
-/** The earliest cut that still fails, or null if none before the end was found to. */
+/** Whether the search ignores `operation`: read-only with no response, it tells nothing. */
+function isSilentRead<State, Call, Result>(
+  model: Model<State, Call, Result>,
+  operation: TimedOperation<Call, Result>,
+): boolean {
+  return operation.response === null && model.isReadOnly(operation.call, null);
+}
+
+/** Drops what the search ignores anyway, renumbering the explanation to match. */
+function withoutSilentReads<State, Call, Result, Op extends TimedOperation<Call, Result>>(
+  model: Model<State, Call, Result>,
+  history: ShrunkHistory<Op>,
+): ShrunkHistory<Op> {
+  const operations: Op[] = [];
+  const renumbered = history.operations.map((operation) => {
+    if (isSilentRead(model, operation)) return -1;
+    operations.push(operation);
+    return operations.length - 1;
+  });
+  const order = history.deepest.order.map((index) => renumbered[index]!);
+  const blocked = renumbered[history.deepest.blocked]!;
+  assert(blocked >= 0 && order.every((index) => index >= 0), 'the search linearized a silent read');
+  return { ...history, operations, deepest: { order, blocked } };
+}
+
+/** The earliest cut that still fails. */
 function cutEarliest<State, Call, Result, Op extends TimedOperation<Call, Result>>(
   model: Model<State, Call, Result>,
-  sorted: readonly Op[],
+  history: ShrunkHistory<Op>,
   budget: Budget,
-): ShrunkHistory<Op> | null {
-  const times = distinctTimes(sorted);
-  // Invariant: cutting at times[high] fails (the last time keeps everything), or `best` is null.
+): ShrunkHistory<Op> {
+  const times = distinctTimes(history.operations);
+  // Invariant: cutting at times[high] fails, as the last time keeps everything.
   let low = 0;
   let high = times.length - 1;
-  let best: ShrunkHistory<Op> | null = null;
+  let best = history;
   while (low < high && !budget.exhausted) {
     const middle = (low + high) >>> 1;
     const cutAt = times[middle]!;
-    const prefix = prefixAt(sorted, cutAt);
+    const prefix = prefixAt(history.operations, cutAt).filter((op) => !isSilentRead(model, op));
     const deepest = budget.failure(model, prefix);
     if (deepest === null) {
       low = middle + 1;
     } else {
       high = middle;
-      best = { cutAt, operations: prefix, deepest };
+      best = { ...history, cutAt, operations: prefix, deepest };
     }
   }
   return best;
 }
 
-/** Drops answered read-only operations that the failure does not need. */
+/** Drops everything an isolated blind write overwrote, trying the latest such write first. */
+function startAtBlindWrite<State, Call, Result, Op extends TimedOperation<Call, Result>>(
+  model: Model<State, Call, Result>,
+  history: ShrunkHistory<Op>,
+  budget: Budget,
+): ShrunkHistory<Op> {
+  for (const { startAt, operations } of blindWriteSuffixes(model, history.operations)) {
+    if (budget.exhausted) break;
+    const deepest = budget.failure(model, operations);
+    if (deepest !== null) return { ...history, startAt, operations, deepest };
+  }
+  return history;
+}
+
+/**
+ * For each isolated blind write W, latest first, the history from W on: W, the operations invoked
+ * after W's response, and every unanswered operation. If the original is linearizable, so is each
+ * of these (see the file comment); suffixes that drop nothing are left out.
+ */
+export function* blindWriteSuffixes<State, Call, Result, Op extends TimedOperation<Call, Result>>(
+  model: Model<State, Call, Result>,
+  operations: readonly Op[],
+): Generator<{ readonly startAt: number; readonly operations: Op[] }> {
+  for (const index of isolatedBlindWrites(model, operations).reverse()) {
+    const write = operations[index]!;
+    const writeEnd = write.response!.respondedAt;
+    const suffix = operations.filter(
+      (operation, other) =>
+        other === index || operation.response === null || operation.invokedAt > writeEnd,
+    );
+    // Earlier writes drop a subset of what this one drops.
+    if (suffix.length === operations.length) return;
+    yield { startAt: write.invokedAt, operations: suffix };
+  }
+}
+
+/** Indices of answered blind writes that overlap no other answered operation, in time order. */
+function isolatedBlindWrites<State, Call, Result>(
+  model: Model<State, Call, Result>,
+  operations: readonly TimedOperation<Call, Result>[],
+): number[] {
+  // nextInvokedAt[i]: the earliest invocation among answered operations after index i.
+  const nextInvokedAt = new Array<number>(operations.length);
+  let invokedMin = Infinity;
+  for (let index = operations.length - 1; index >= 0; index--) {
+    nextInvokedAt[index] = invokedMin;
+    const operation = operations[index]!;
+    if (operation.response !== null) invokedMin = Math.min(invokedMin, operation.invokedAt);
+  }
+  const isolated: number[] = [];
+  let respondedMax = -Infinity;
+  operations.forEach((operation, index) => {
+    const response = operation.response;
+    if (response === null) return;
+    // Ties overlap: equal times are concurrent, as in the search.
+    const alone =
+      respondedMax < operation.invokedAt && nextInvokedAt[index]! > response.respondedAt;
+    if (alone && model.isBlindWrite(operation.call)) isolated.push(index);
+    respondedMax = Math.max(respondedMax, response.respondedAt);
+  });
+  return isolated;
+}
+
+/**
+ * Drops answered read-only operations the failure does not need, in halving chunks (Zeller's delta
+ * debugging): most reads are irrelevant, so large chunks usually go at once and only the few reads
+ * that matter cost single trials.
+ */
 function removeReads<State, Call, Result, Op extends TimedOperation<Call, Result>>(
   model: Model<State, Call, Result>,
   start: ShrunkHistory<Op>,
   budget: Budget,
 ): ShrunkHistory<Op> {
   let current = start;
-  // Walk backwards so an index still names the same operation after later removals.
-  for (let index = current.operations.length - 1; index >= 0 && !budget.exhausted; index--) {
-    const operation = current.operations[index]!;
-    if (operation.response === null) continue;
-    if (!model.isReadOnly(operation.call, operation.response.result)) continue;
-    const trial = current.operations.filter((_, other) => other !== index);
-    const deepest = budget.failure(model, trial);
-    if (deepest !== null) current = { cutAt: current.cutAt, operations: trial, deepest };
+  let candidates = start.operations.filter(
+    (operation) =>
+      operation.response !== null && model.isReadOnly(operation.call, operation.response.result),
+  );
+  for (let chunkSize = candidates.length; chunkSize >= 1 && !budget.exhausted; ) {
+    const kept: Op[] = [];
+    for (let begin = 0; begin < candidates.length; begin += chunkSize) {
+      const chunk = new Set(candidates.slice(begin, begin + chunkSize));
+      const trial = current.operations.filter((operation) => !chunk.has(operation));
+      const deepest = budget.failure(model, trial);
+      if (deepest !== null) current = { ...current, operations: trial, deepest };
+      else kept.push(...chunk);
+    }
+    candidates = kept;
+    chunkSize = Math.min(candidates.length, chunkSize >>> 1);
   }
   assert(current.operations.length <= start.operations.length);
   return current;
