@@ -261,9 +261,11 @@ export class Raft {
   }
 
   #onLowerTermMessage(m: Message): void {
-    if ((this.config.checkQuorum || this.config.preVote) && (m.type === 'heartbeat' || m.type === 'app')) {
-      // A stale leader, perhaps cut off while we elected a new one: tell it the term so it steps down.
-      // Without this, with pre-vote or check-quorum it could never learn it and we could never win.
+    if (m.type === 'heartbeat' || m.type === 'app') {
+      // A stale leader: tell it our term so it steps down (paper §5.1: reply with the current term).
+      // etcd does this only with pre-vote or check-quorum, counting on the higher-term node to
+      // campaign; a node that cannot campaign (a learner, a demoted voter) never would, and would
+      // stay cut off from the log forever (found by the simulator).
       mark('stale leader told the new term');
       this.send({ type: 'app-resp', to: m.from });
     } else if (m.type === 'pre-vote') {
