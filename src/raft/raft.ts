@@ -268,8 +268,12 @@ export class Raft {
       // stay cut off from the log forever (found by the simulator).
       mark('stale leader told the new term');
       this.send({ type: 'app-resp', to: m.from });
-    } else if (m.type === 'pre-vote') {
-      this.send({ type: 'pre-vote-resp', to: m.from, term: this.term, reject: true });
+    } else if (m.type === 'pre-vote' || m.type === 'vote') {
+      // Reject with our term, so the candidate adopts it and its next campaign can reach us. A
+      // silent drop (etcd's choice for votes) starved elections when the only node with the higher
+      // term could not win on its own (found by the simulator, seed 18374).
+      mark('stale vote request rejected');
+      this.send({ type: voteResponseType(m.type), to: m.from, term: this.term, reject: true });
     }
   }
 
