@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRandom } from '../base/index.js';
+import { newMessage } from '../raft/index.js';
 import { runSeed, type RunResult, type SimStats } from './index.js';
 import { SimNetwork } from './network.js';
 import { reliableNetwork } from './scenario.js';
@@ -131,22 +132,7 @@ describe('KvStateMachine', () => {
 });
 
 describe('SimNetwork', () => {
-  const message = (from: number, to: number) =>
-    ({
-      type: 'heartbeat',
-      from,
-      to,
-      term: 1,
-      logTerm: 0,
-      index: 0,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-      snapshot: null,
-      context: new Uint8Array(),
-      leaseTick: 0,
-    }) as const;
+  const message = (from: number, to: number) => newMessage({ type: 'heartbeat', from, to, term: 1 });
 
   it('cuts links one way only, and loses messages in flight on a link when it is cut', () => {
     const network = new SimNetwork({
