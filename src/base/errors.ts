@@ -15,6 +15,8 @@ export const errorCodes = {
   SYNOD_INVALID_CONFIG: 'the configuration is invalid',
   SYNOD_INVALID_CONF_CHANGE: 'the membership change is invalid in the current configuration',
   SYNOD_STEP_LOCAL_MESSAGE: 'a local message type was passed to step as if it came from a peer',
+  SYNOD_STORAGE_CORRUPT: 'data read back from disk failed its checksum or is inconsistent',
+  SYNOD_STORAGE_CLOSED: 'the storage engine was used after it was closed',
   SYNOD_READ_INDEX_BUSY: 'too many linearizable reads are waiting for the leader; retry later',
 } as const;
 
