@@ -1,0 +1,216 @@
+/**
+ * The server's command line: etcd's flags and `ETCD_*` environment variables, with etcd 3.4's
+ * defaults, so a script written for etcd starts Synod unchanged. Parsed once into a validated,
+ * frozen `ServerConfig`; problems are reported as SYNOD_INVALID_CONFIG with the flag's name.
+ *
+ * Precedence follows etcd: a flag beats its environment variable. Flags etcd has and Synod does not
+ * act on (logging and profiling switches) are accepted and listed in `ignoredFlags`, so the caller
+ * can warn instead of refusing to start.
+ */
+
+import { parseArgs } from 'node:util';
+import { SynodError } from '../base/index.js';
+
+/** One member of `--initial-cluster`: its name and peer URLs. */
+export interface InitialMember {
+  readonly name: string;
+  readonly peerUrls: readonly URL[];
+}
+
+/** How automatic compaction picks the revision to compact to (etcd's two modes). */
+export type AutoCompaction =
+  | { readonly mode: 'off' }
+  /** Keep `retentionMs` of history (etcd's `periodic`). */
+  | { readonly mode: 'periodic'; readonly retentionMs: number }
+  /** Keep the last `retentionRevisions` revisions (etcd's `revision`). */
+  | { readonly mode: 'revision'; readonly retentionRevisions: number };
+
+/** A validated server configuration. */
+export interface ServerConfig {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly listenClientUrls: readonly URL[];
+  readonly advertiseClientUrls: readonly URL[];
+  readonly listenPeerUrls: readonly URL[];
+  readonly initialAdvertisePeerUrls: readonly URL[];
+  readonly initialCluster: readonly InitialMember[];
+  readonly initialClusterState: 'new' | 'existing';
+  readonly initialClusterToken: string;
+  /** Raft's tick: a leader heartbeats every tick. */
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMs: number;
+  /** Applied entries between two snapshots of the state machine. */
+  readonly snapshotCount: number;
+  /** The backend size at which writes are refused with "database space exceeded". */
+  readonly quotaBackendBytes: number;
+  readonly autoCompaction: AutoCompaction;
+  /** Largest client request accepted. */
+  readonly maxRequestBytes: number;
+  /** Most operations in one Txn branch. */
+  readonly maxTxnOps: number;
+  /** etcd flags given that Synod accepts but does not act on. */
+  readonly ignoredFlags: readonly string[];
+}
+
+/** etcd 3.4's defaults for a quota of 0 and for the request limits. */
+export const quotaBackendBytesDefault = 2 * 1024 * 1024 * 1024;
+/** etcd refuses quotas above 8 GiB. */
+export const quotaBackendBytesMax = 8 * 1024 * 1024 * 1024;
+export const maxRequestBytesDefault = 1.5 * 1024 * 1024;
+export const electionTimeoutMsMax = 50_000;
+
+const valueFlags = [
+  'name',
+  'data-dir',
+  'listen-client-urls',
+  'advertise-client-urls',
+  'listen-peer-urls',
+  'initial-advertise-peer-urls',
+  'initial-cluster',
+  'initial-cluster-state',
+  'initial-cluster-token',
+  'heartbeat-interval',
+  'election-timeout',
+  'snapshot-count',
+  'quota-backend-bytes',
+  'auto-compaction-mode',
+  'auto-compaction-retention',
+  'max-request-bytes',
+  'max-txn-ops',
+] as const;
+
+/** Accepted for compatibility, without effect. */
+const ignoredValueFlags = ['logger', 'log-level', 'log-outputs', 'metrics', 'max-snapshots', 'max-wals'] as const;
+const ignoredSwitches = ['debug', 'enable-pprof', 'enable-v2', 'force-new-cluster'] as const;
+
+type ValueFlag = (typeof valueFlags)[number];
+
+function invalid(message: string): never {
+  throw new SynodError('SYNOD_INVALID_CONFIG', message);
+}
+
+/** The environment variable etcd reads for a flag: `--data-dir` → `ETCD_DATA_DIR`. */
+export function envName(flag: string): string {
+  return `ETCD_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/** Parses `argv` (without the program and subcommand) and `env` into a config. */
+export function parseServerFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServerConfig {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const flag of [...valueFlags, ...ignoredValueFlags]) options[flag] = { type: 'string' };
+  for (const flag of ignoredSwitches) options[flag] = { type: 'boolean' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    invalid((error as Error).message);
+  }
+  const read = (flag: ValueFlag): string | undefined => (values[flag] as string | undefined) ?? env[envName(flag)];
+  const ignoredFlags = [...ignoredValueFlags, ...ignoredSwitches].filter((flag) => values[flag] !== undefined);
+  return Object.freeze(buildConfig(read, ignoredFlags));
+}
+
+function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags: string[]): ServerConfig {
+  const name = read('name') ?? 'default';
+  if (name === '') invalid('--name must not be empty');
+  const initialAdvertisePeerUrls = urls('initial-advertise-peer-urls', read('initial-advertise-peer-urls') ?? 'http://localhost:2380');
+  const heartbeatIntervalMs = integer('heartbeat-interval', read('heartbeat-interval') ?? '100', 1);
+  const electionTimeoutMs = integer('election-timeout', read('election-timeout') ?? '1000', 1);
+  if (electionTimeoutMs < 5 * heartbeatIntervalMs) {
+    invalid(`--election-timeout[${electionTimeoutMs}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatIntervalMs}ms]`);
+  }
+  if (electionTimeoutMs > electionTimeoutMsMax) {
+    invalid(`--election-timeout[${electionTimeoutMs}ms] is too long, and should be set less than ${electionTimeoutMsMax}ms`);
+  }
+  const initialCluster = parseInitialCluster(read('initial-cluster') ?? `${name}=${initialAdvertisePeerUrls.map((u) => u.href.replace(/\/$/, '')).join(',')}`);
+  const initialClusterState = read('initial-cluster-state') ?? 'new';
+  if (initialClusterState !== 'new' && initialClusterState !== 'existing') {
+    invalid(`--initial-cluster-state must be "new" or "existing", got "${initialClusterState}"`);
+  }
+  if (initialClusterState === 'new' && !initialCluster.some((member) => member.name === name)) {
+    invalid(`couldn't find local name "${name}" in the initial cluster configuration`);
+  }
+  const quota = integer('quota-backend-bytes', read('quota-backend-bytes') ?? '0', 0);
+  if (quota > quotaBackendBytesMax) invalid(`--quota-backend-bytes ${quota} exceeds the maximum of ${quotaBackendBytesMax}`);
+  return {
+    name,
+    dataDir: read('data-dir') ?? `${name}.etcd`,
+    listenClientUrls: urls('listen-client-urls', read('listen-client-urls') ?? 'http://localhost:2379'),
+    advertiseClientUrls: urls('advertise-client-urls', read('advertise-client-urls') ?? 'http://localhost:2379'),
+    listenPeerUrls: urls('listen-peer-urls', read('listen-peer-urls') ?? 'http://localhost:2380'),
+    initialAdvertisePeerUrls,
+    initialCluster,
+    initialClusterState,
+    initialClusterToken: read('initial-cluster-token') ?? 'etcd-cluster',
+    heartbeatIntervalMs,
+    electionTimeoutMs,
+    snapshotCount: integer('snapshot-count', read('snapshot-count') ?? '100000', 1),
+    quotaBackendBytes: quota === 0 ? quotaBackendBytesDefault : quota,
+    autoCompaction: parseAutoCompaction(read('auto-compaction-mode') ?? 'periodic', read('auto-compaction-retention') ?? '0'),
+    maxRequestBytes: integer('max-request-bytes', read('max-request-bytes') ?? String(maxRequestBytesDefault), 1),
+    maxTxnOps: integer('max-txn-ops', read('max-txn-ops') ?? '128', 1),
+    ignoredFlags,
+  };
+}
+
+function integer(flag: string, text: string, min: number): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < min) invalid(`--${flag} must be an integer ≥ ${min}, got "${text}"`);
+  return value;
+}
+
+function urls(flag: string, text: string): URL[] {
+  const list = text.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  if (list.length === 0) invalid(`--${flag} must list at least one URL`);
+  return list.map((part) => {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      invalid(`--${flag}: "${part}" is not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'unix:' && url.protocol !== 'unixs:') {
+      invalid(`--${flag}: URL scheme must be http, https, unix or unixs, got "${part}"`);
+    }
+    if (url.pathname !== '/' && url.pathname !== '' && (url.protocol === 'http:' || url.protocol === 'https:')) {
+      invalid(`--${flag}: URL must not have a path, got "${part}"`);
+    }
+    return url;
+  });
+}
+
+/** `n1=http://a:2380,n1=http://b:2380,n2=http://c:2380` → members with their URLs, in order. */
+function parseInitialCluster(text: string): InitialMember[] {
+  const byName = new Map<string, URL[]>();
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const equals = part.indexOf('=');
+    if (equals <= 0) invalid(`--initial-cluster: "${part}" is not name=url`);
+    const name = part.slice(0, equals);
+    const [url] = urls('initial-cluster', part.slice(equals + 1));
+    byName.set(name, [...(byName.get(name) ?? []), url!]);
+  }
+  if (byName.size === 0) invalid('--initial-cluster must name at least one member');
+  return [...byName].map(([name, peerUrls]) => ({ name, peerUrls }));
+}
+
+const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** etcd: periodic retention is hours as a bare number, or a Go duration ("30m", "1h30m"). */
+function parseAutoCompaction(mode: string, retention: string): AutoCompaction {
+  if (mode !== 'periodic' && mode !== 'revision') invalid(`--auto-compaction-mode must be "periodic" or "revision", got "${mode}"`);
+  if (mode === 'revision') {
+    const revisions = integer('auto-compaction-retention', retention, 0);
+    return revisions === 0 ? { mode: 'off' } : { mode: 'revision', retentionRevisions: revisions };
+  }
+  let retentionMs: number;
+  if (/^\d+$/.test(retention)) {
+    retentionMs = Number(retention) * durationUnitsMs.h!;
+  } else {
+    const parts = [...retention.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+    if (parts.length === 0 || parts.map((p) => p[0]).join('') !== retention) {
+      invalid(`--auto-compaction-retention: "${retention}" is neither hours nor a duration like 30m or 1h30m`);
+    }
+    retentionMs = parts.reduce((sum, p) => sum + Number(p[1]) * durationUnitsMs[p[2]!]!, 0);
+  }
+  return retentionMs === 0 ? { mode: 'off' } : { mode: 'periodic', retentionMs };
+}
