@@ -34,7 +34,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/raft/**/*.ts', 'src/base/**/*.ts', 'src/check/**/*.ts', 'src/sim/**/*.ts'],
+    files: ['src/raft/**/*.ts', 'src/kv/**/*.ts', 'src/base/**/*.ts', 'src/check/**/*.ts', 'src/sim/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
       'no-restricted-syntax': ['error', ...ambientNondeterminism],
@@ -47,10 +47,10 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/raft/**/*.ts'],
+    files: ['src/raft/**/*.ts', 'src/kv/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'src/raft does no I/O.' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'The pure cores do no I/O.' }] }],
     },
   },
 );

@@ -18,6 +18,19 @@ export const errorCodes = {
   SYNOD_STORAGE_CORRUPT: 'data read back from disk failed its checksum or is inconsistent',
   SYNOD_STORAGE_CLOSED: 'the storage engine was used after it was closed',
   SYNOD_READ_INDEX_BUSY: 'too many linearizable reads are waiting for the leader; retry later',
+  // The MVCC key-value state machine (src/kv). Each message is etcd's exact error text, so the
+  // server edge maps the code to a gRPC status and passes the message through unchanged.
+  SYNOD_EMPTY_KEY: 'etcdserver: key is not provided',
+  SYNOD_KEY_NOT_FOUND: 'etcdserver: key not found',
+  SYNOD_VALUE_PROVIDED: 'etcdserver: value is provided',
+  SYNOD_LEASE_PROVIDED: 'etcdserver: lease is provided',
+  SYNOD_TOO_MANY_OPS: 'etcdserver: too many operations in txn request',
+  SYNOD_DUPLICATE_KEY: 'etcdserver: duplicate key given in txn request',
+  SYNOD_COMPACTED: 'etcdserver: mvcc: required revision has been compacted',
+  SYNOD_FUTURE_REVISION: 'etcdserver: mvcc: required revision is a future revision',
+  SYNOD_LEASE_TTL_TOO_LARGE: 'etcdserver: too large lease TTL',
+  SYNOD_LEASE_NOT_FOUND: 'etcdserver: requested lease not found',
+  SYNOD_LEASE_EXISTS: 'etcdserver: lease already exists',
 } as const;
 
 /** A stable error code. */

@@ -1,0 +1,67 @@
+/**
+ * The commands the server proposes through Raft for the KV state machine, as plain data, and their
+ * encoding in log entries. The encoding is JSON with two tagged forms, `{"$b": "<hex>"}` for byte
+ * strings and `{"$n": "<decimal>"}` for int64 lease IDs, so entries stay readable in traces. A
+ * command is fully decided before it is proposed (the leader picks lease IDs and expiry), so
+ * applying it is deterministic.
+ */
+
+import { SynodError } from '../base/index.js';
+import { fromHex, toHex } from './bytes.js';
+import type { DeleteRangeRequest, PutRequest, TxnRequest } from './types.js';
+
+/** A state-machine command. */
+export type Command =
+  | { readonly type: 'put'; readonly request: PutRequest }
+  | { readonly type: 'deleteRange'; readonly request: DeleteRangeRequest }
+  | { readonly type: 'txn'; readonly request: TxnRequest }
+  | { readonly type: 'compact'; readonly revision: number }
+  /** `id` 0n lets the state machine pick the next free ID deterministically. */
+  | { readonly type: 'leaseGrant'; readonly id: bigint; readonly ttlSeconds: number }
+  | { readonly type: 'leaseRevoke'; readonly id: bigint };
+
+const commandTypes = new Set<string>([
+  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke',
+]);
+
+/** Encodes `command` for a log entry. */
+export function encodeCommand(command: Command): Uint8Array {
+  const text = JSON.stringify(command, (_key, value: unknown) => {
+    if (value instanceof Uint8Array) return { $b: toHex(value) };
+    if (typeof value === 'bigint') return { $n: value.toString() };
+    return value;
+  });
+  return new TextEncoder().encode(text);
+}
+
+/** Decodes a log entry written by `encodeCommand`. Malformed input is SYNOD_STORAGE_CORRUPT. */
+export function decodeCommand(bytes: Uint8Array): Command {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes), revive);
+  } catch (error) {
+    throw new SynodError('SYNOD_STORAGE_CORRUPT', `kv command: ${String(error)}`);
+  }
+  const type = (parsed as { type?: unknown } | null)?.type;
+  if (typeof type !== 'string' || !commandTypes.has(type)) {
+    throw new SynodError('SYNOD_STORAGE_CORRUPT', 'kv command: unknown type');
+  }
+  return parsed as Command;
+}
+
+function revive(_key: string, value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  if (keys.length !== 1) return value;
+  if (typeof record.$b === 'string') {
+    const decoded = fromHex(record.$b);
+    if (decoded === undefined) throw new SyntaxError('malformed hex byte string');
+    return decoded;
+  }
+  if (typeof record.$n === 'string') {
+    if (!/^-?\d+$/.test(record.$n)) throw new SyntaxError('malformed int64');
+    return BigInt(record.$n);
+  }
+  return value;
+}
