@@ -18,3 +18,4 @@ export {
 export { encodeCommand, decodeCommand, type Command } from './command.js';
 export { KvStateMachine, type ApplyResult, type CommandResponse } from './state-machine.js';
 export type * from './types.js';
+export * from './watch/index.js';
