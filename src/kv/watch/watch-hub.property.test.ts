@@ -170,7 +170,8 @@ describe('watch hub against the notify log', () => {
           scenario.finish();
         });
         for (const [name, count] of marks) reached.set(name, (reached.get(name) ?? 0) + count);
-      }), { numRuns: 300 });
+      // A fixed seed: the coverage assertion below must not depend on luck, and a failure replays.
+      }), { numRuns: 300, seed: 20261122 });
       // The interesting branches were exercised, not just the happy path.
       for (const name of ['watch: victim', 'watch: catch-up paused on a full buffer',
         'watch: history compacted', 'watch: created below compaction']) {
