@@ -1,4 +1,4 @@
-/** Synod's storage layer: the durable Raft log on LMDB. */
+/** Synod's storage layer: the durable Raft log and the MVCC backend, on LMDB. */
 export {
   RaftLogStore,
   persistBytesMax,
@@ -9,3 +9,14 @@ export {
   type PersistRequest,
   type RaftLogStoreOptions,
 } from './raft-log-store.js';
+export {
+  LmdbKvBackend,
+  kvBucketNames,
+  kvKeyBytesMax,
+  type CommitSync,
+  type KvBackendEntry,
+  type KvBackendWrite,
+  type KvBucketName,
+  type KvScanBounds,
+  type LmdbKvBackendOptions,
+} from './kv-backend.js';
