@@ -19,6 +19,8 @@ export const errorCodes = {
   SYNOD_STORAGE_CLOSED: 'the storage engine was used after it was closed',
   SYNOD_WATCH_STREAMS_EXHAUSTED: 'too many watch streams are open on this node',
   SYNOD_WATCH_STREAM_BUSY: 'a watch stream has too many undrained replies; stop reading its requests until it drains',
+  SYNOD_REQUEST_TIMEOUT: 'the request timed out; a write may still commit (its outcome is unknown)',
+  SYNOD_NODE_STOPPED: 'the node is stopped or failed while the request waited',
   SYNOD_READ_INDEX_BUSY: 'too many linearizable reads are waiting for the leader; retry later',
   // The MVCC key-value state machine (src/kv). Each message is etcd's exact error text, so the
   // server edge maps the code to a gRPC status and passes the message through unchanged.

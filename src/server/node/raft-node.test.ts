@@ -1,0 +1,185 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isSynodError, SeededRandom } from '../../base/index.js';
+import { KvStateMachine, utf8, utf8Text, type ApplyResult, type Command } from '../../kv/index.js';
+import { RaftLogStore } from '../../storage/index.js';
+import { pendingProposalsMax, RaftNode } from './raft-node.js';
+import { TestCluster } from './test-cluster.js';
+
+function put(key: string, value: string): Command {
+  return { type: 'put', request: { key: utf8(key), value: utf8(value) } };
+}
+
+function revisionOf(result: ApplyResult): number {
+  expect(result.ok).toBe(true);
+  if (!result.ok) throw result.error;
+  return result.result.response.header.revision;
+}
+
+function stopped(error: unknown): boolean {
+  return isSynodError(error, 'SYNOD_NODE_STOPPED');
+}
+
+function timedOut(error: unknown): boolean {
+  return isSynodError(error, 'SYNOD_REQUEST_TIMEOUT');
+}
+
+function read(machine: KvStateMachine, key: string): string | undefined {
+  const kv = machine.store.range({ key: utf8(key) }).kvs[0];
+  return kv === undefined ? undefined : utf8Text(kv.value);
+}
+
+describe('RaftNode, single member', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function open(directory: string): Promise<{ node: RaftNode; store: RaftLogStore }> {
+    const bootstrapConfState = { voters: [1], learners: [] };
+    const store = await RaftLogStore.open({ path: directory, bootstrapConfState });
+    const node = new RaftNode({
+      id: 1, store, stateMachine: KvStateMachine.open(), transport: { send: () => {} },
+      random: new SeededRandom(cleanups.length + 1), tickIntervalMs: 100, electionTicks: 10,
+      ticker: 'manual',
+    });
+    cleanups.push(async () => {
+      await node.stop();
+      await store.close();
+    });
+    node.start();
+    return { node, store };
+  }
+
+  async function tempDirectory(): Promise<string> {
+    const directory = await mkdtemp(join(tmpdir(), 'synod-raft-node-'));
+    cleanups.push(() => rm(directory, { recursive: true, force: true }));
+    return directory;
+  }
+
+  it('commits puts and a txn, reads linearizably, replays the log on restart', async () => {
+    const directory = await tempDirectory();
+    const { node } = await open(directory);
+    node.campaign();
+    await node.idle();
+    expect(node.isLeader).toBe(true);
+    expect(node.leaderId).toBe(1);
+    expect(node.term).toBe(1);
+
+    const first = revisionOf(await node.propose(put('a', '1')));
+    const second = revisionOf(await node.propose(put('b', '2')));
+    const txn = await node.propose({
+      type: 'txn',
+      request: {
+        compare: [{ key: utf8('a'), target: 'VALUE', result: 'EQUAL', value: utf8('1') }],
+        success: [{ requestPut: { key: utf8('c'), value: utf8('3') } }],
+        failure: [],
+      },
+    });
+    const third = revisionOf(txn);
+    expect(first).toBeLessThan(second);
+    expect(second).toBeLessThan(third);
+    expect(txn.ok && txn.result.type === 'txn' && txn.result.response.succeeded).toBe(true);
+
+    const readIndex = await node.linearizableRead();
+    expect(node.appliedIndex).toBeGreaterThanOrEqual(readIndex);
+    expect(['a', 'b', 'c'].map((key) => read(node.stateMachine, key))).toEqual(['1', '2', '3']);
+    const appliedBefore = node.appliedIndex;
+
+    // Restart on the same directory with an empty in-memory state machine: the log replays.
+    const closeFirstRun = cleanups.splice(cleanups.length - 1, 1)[0]!;
+    await closeFirstRun();
+    const reopened = await open(directory);
+    await reopened.node.idle();
+    expect(reopened.node.appliedIndex).toBe(appliedBefore);
+    const replayed = ['a', 'b', 'c'].map((key) => read(reopened.node.stateMachine, key));
+    expect(replayed).toEqual(['1', '2', '3']);
+    reopened.node.campaign();
+    await reopened.node.idle();
+    const after = revisionOf(await reopened.node.propose(put('d', '4')));
+    expect(after).toBe(third + 1);
+    await reopened.node.linearizableRead();
+    expect(read(reopened.node.stateMachine, 'd')).toBe('4');
+  });
+
+  it('batches reads that arrive together into one read index', async () => {
+    const { node } = await open(await tempDirectory());
+    node.campaign();
+    await node.idle();
+    await node.propose(put('a', '1'));
+    const indexes = await Promise.all([node.linearizableRead(), node.linearizableRead()]);
+    expect(indexes[0]).toBe(indexes[1]);
+    expect(indexes[0]).toBe(node.appliedIndex);
+  });
+
+  it('rejects beyond pendingProposalsMax, and everything on stop, with coded errors', async () => {
+    const { node } = await open(await tempDirectory());
+    node.campaign();
+    await node.idle();
+    const pending: Promise<ApplyResult>[] = [];
+    for (let i = 0; i < pendingProposalsMax; i++) pending.push(node.propose(put(`k${i}`, 'v')));
+    await expect(node.propose(put('over', 'v'))).rejects.toSatisfy(
+      (error) => isSynodError(error, 'SYNOD_PROPOSAL_DROPPED'),
+    );
+    const results = await Promise.all(pending);
+    expect(results.every((result) => result.ok)).toBe(true);
+
+    const waiting = node.propose(put('late', 'v'));
+    await node.stop();
+    await expect(waiting).rejects.toSatisfy(stopped);
+    await expect(node.linearizableRead()).rejects.toSatisfy(stopped);
+  });
+
+  it('times out a proposal that cannot commit, counted in ticks', async () => {
+    const { node } = await open(await tempDirectory());
+    node.campaign();
+    await node.idle();
+    // Ticks are synchronous and the loop runs on a later microtask, so the request timeout
+    // (7000 ms / 100 ms = 70 ticks) passes before the entry can apply; it still applies later.
+    const proposal = node.propose(put('a', '1'));
+    for (let i = 0; i < 70; i++) node.tick();
+    await expect(proposal).rejects.toSatisfy(timedOut);
+    await node.linearizableRead();
+    expect(read(node.stateMachine, 'a')).toBe('1');
+  });
+});
+
+describe('RaftNode, three members over an in-memory transport', () => {
+  let cluster: TestCluster | null = null;
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = null;
+  });
+
+  it('elects by ticking, replicates via leader and follower, catches up a restart', async () => {
+    cluster = await TestCluster.start(3);
+    await cluster.elect(1);
+    const leader = cluster.member(1).node;
+    expect(cluster.member(2).node.leaderId).toBe(1);
+
+    const viaLeader = revisionOf(await leader.propose(put('a', '1')));
+    const viaFollower = revisionOf(await cluster.member(2).node.propose(put('b', '2')));
+    expect(viaFollower).toBe(viaLeader + 1);
+    await cluster.settle();
+    for (const id of [1, 2, 3]) {
+      const node = cluster.member(id).node;
+      expect(node.appliedIndex).toBe(leader.appliedIndex);
+      expect([read(node.stateMachine, 'a'), read(node.stateMachine, 'b')]).toEqual(['1', '2']);
+    }
+    const readIndex = await cluster.member(3).node.linearizableRead();
+    expect(readIndex).toBeLessThanOrEqual(cluster.member(3).node.appliedIndex);
+
+    await cluster.stopMember(3);
+    for (let i = 0; i < 5; i++) revisionOf(await leader.propose(put(`k${i}`, `${i}`)));
+    const restarted = (await cluster.restart(3)).node;
+    for (let ticks = 0; ticks < 50 && restarted.appliedIndex < leader.appliedIndex; ticks++) {
+      leader.tick();
+      await cluster.settle();
+    }
+    expect(restarted.appliedIndex).toBe(leader.appliedIndex);
+    expect(read(restarted.stateMachine, 'k4')).toBe('4');
+    expect(restarted.stateMachine.serialize()).toEqual(leader.stateMachine.serialize());
+  });
+});

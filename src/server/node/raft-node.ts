@@ -1,0 +1,426 @@
+/**
+ * `RaftNode`: the driver loop of one Synod member. It owns the consensus core (`RawNode`) and runs
+ * it over real I/O: the durable log (`RaftLogStore`), the KV state machine, the watch hub and a
+ * transport. It handles one `Ready` at a time in the order src/raft/ready.ts states: early
+ * messages, persist, messages, install the snapshot and apply committed entries, serve read states,
+ * `advance`. Ticks, peers' messages, proposals and reads are stepped into the core at once, also
+ * while a persist is awaited; the loop picks up their effects in the next Ready.
+ *
+ * Proposals. `propose` tags the command with a request id (proposal-codec.ts) and waits until
+ * *this* member applies the entry with that id. On a follower the core forwards the proposal to the
+ * leader; the follower applies every committed entry, so its waiter resolves when the entry reaches
+ * it. When leadership changes, pending proposals keep waiting, as in etcd: an entry appended under
+ * the old leader may still be committed by the new one, so failing it early could report a write
+ * as failed that later applies. A proposal that is lost (overwritten by a new leader, or forwarded
+ * to a leader that died) fails after `requestTimeoutMs` with an outcome-unknown error.
+ *
+ * Time. Everything is counted in ticks of `tickIntervalMs`: elections, heartbeats and request
+ * timeouts (`ceil(requestTimeoutMs / tickIntervalMs)` ticks). Ticks come from an injected
+ * `TickScheduler`, or from calls to `tick()` (`ticker: 'manual'`, for tests and the simulator).
+ */
+
+import { assert, isSynodError, mark, SynodError, type Random } from '../../base/index.js';
+import type { ApplyResult, Command, KvStateMachine, WatchHub } from '../../kv/index.js';
+import { KvStateMachine as KvStateMachineClass } from '../../kv/index.js';
+import { RawNode } from '../../raft/index.js';
+import type { Entry, Message, NodeId, Ready, Role, Snapshot, SoftState } from '../../raft/index.js';
+import type { RaftLogStore } from '../../storage/index.js';
+import { deferred, type Deferred } from './deferred.js';
+import {
+  leaderChangedDuringRead, nodeStopped, requestTimedOut, tooManyProposals, tooManyReads,
+} from './node-errors.js';
+import { decodeProposal, encodeProposal, RequestIdGenerator } from './proposal-codec.js';
+import { ReadBatches } from './read-batches.js';
+
+/** Proposals waiting on one node for their entry to apply. Beyond it: SYNOD_PROPOSAL_DROPPED. */
+export const pendingProposalsMax = 4096;
+/** Linearizable reads waiting on one node. Beyond it: SYNOD_READ_INDEX_BUSY. */
+export const readWaitersMax = 4096;
+/** Default of `requestTimeoutMs`: etcd's default request timeout is 5 s plus election time. */
+export const requestTimeoutMsDefault = 7000;
+
+/** How peers' messages leave this node. Delivery is best effort; Raft retries. */
+export interface Transport {
+  /** Sends each message to `message.to`. Must not throw for unreachable peers. */
+  send(messages: readonly Message[]): void;
+}
+
+/** Calls `onTick` every `intervalMs` until the returned function is called. */
+export interface TickScheduler {
+  schedule(onTick: () => void, intervalMs: number): () => void;
+}
+
+/** The runtime's `setInterval`, for production. */
+export const intervalTickScheduler: TickScheduler = Object.freeze({
+  schedule(onTick: () => void, intervalMs: number): () => void {
+    const handle = setInterval(onTick, intervalMs);
+    return () => clearInterval(handle);
+  },
+});
+
+/** Options of `new RaftNode(...)`. */
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  /** The durable log, opened by the caller, who also closes it after `stop()`. */
+  readonly store: RaftLogStore;
+  /** The state machine; replaced (see `stateMachine`) when a snapshot is installed. */
+  readonly stateMachine: KvStateMachine;
+  /** Notified of every applied revision's events. */
+  readonly watchHub?: WatchHub;
+  readonly transport: Transport;
+  /** Seeds elections and request ids; the server seeds it from real entropy. */
+  readonly random: Random;
+  /** Milliseconds per tick: the heartbeat interval when `heartbeatTicks` is 1. */
+  readonly tickIntervalMs: number;
+  /** Ticks a follower waits for a leader before campaigning. */
+  readonly electionTicks: number;
+  /** Ticks between heartbeats (default 1). */
+  readonly heartbeatTicks?: number;
+  /** How long a proposal or read may wait, in ms (default `requestTimeoutMsDefault`). */
+  readonly requestTimeoutMs?: number;
+  /** Where ticks come from: an injected scheduler, or the caller's `tick()` calls. */
+  readonly ticker: 'manual' | TickScheduler;
+  /** Builds the state machine from snapshot data (default `KvStateMachine.restore(data)`). */
+  readonly restoreStateMachine?: (data: Uint8Array) => KvStateMachine;
+  /**
+   * Called once when the loop fails (a disk write or an apply threw). The node is stopped by then.
+   * Default: rethrow asynchronously, crashing the process; a replica recovers from its disk.
+   */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+interface ProposalWaiter {
+  readonly waiter: Deferred<ApplyResult>;
+  readonly deadlineTick: number;
+}
+
+/** One Synod member's Raft loop. Single-threaded: every method runs on the event loop. */
+export class RaftNode {
+  readonly #raw: RawNode;
+  readonly #store: RaftLogStore;
+  readonly #transport: Transport;
+  readonly #ticker: 'manual' | TickScheduler;
+  readonly #tickIntervalMs: number;
+  readonly #requestTimeoutTicks: number;
+  readonly #restore: (data: Uint8Array) => KvStateMachine;
+  readonly #onFatal: (error: unknown) => void;
+  readonly #ids: RequestIdGenerator;
+  readonly #proposals = new Map<string, ProposalWaiter>();
+  readonly #reads: ReadBatches;
+  #machine: KvStateMachine;
+  #watchHub: WatchHub | null;
+  #appliedIndex: number;
+  #term: number;
+  #softState: SoftState = { leader: 0, role: 'follower' };
+  #tickCount = 0;
+  #cancelTicker: (() => void) | null = null;
+  #started = false;
+  #stopped = false;
+  #failure: unknown = null;
+  #draining = false;
+  #drainDone: Promise<void> = Promise.resolve();
+
+  /** Validates `options` (SYNOD_INVALID_CONFIG) and restarts the core from `options.store`. */
+  constructor(options: RaftNodeOptions) {
+    const requestTimeoutMs = options.requestTimeoutMs ?? requestTimeoutMsDefault;
+    validateOptions(options, requestTimeoutMs);
+    this.#store = options.store;
+    this.#transport = options.transport;
+    this.#ticker = options.ticker;
+    this.#tickIntervalMs = options.tickIntervalMs;
+    this.#requestTimeoutTicks = Math.ceil(requestTimeoutMs / options.tickIntervalMs);
+    this.#restore = options.restoreStateMachine ?? ((data) => KvStateMachineClass.restore(data));
+    this.#onFatal = options.onFatal ?? rethrowLater;
+    this.#ids = new RequestIdGenerator({ memberId: options.id, random: options.random });
+    const incarnation = `${options.id}.${options.random.nextUint32().toString(16)}`;
+    this.#reads = new ReadBatches({ waitersMax: readWaitersMax, contextPrefix: incarnation });
+    this.#machine = options.stateMachine;
+    this.#watchHub = options.watchHub ?? null;
+    this.#appliedIndex = this.#recoverStateMachine();
+    this.#term = this.#store.initialState().hardState.term;
+    this.#raw = new RawNode({
+      id: options.id,
+      storage: options.store,
+      random: options.random,
+      electionTicks: options.electionTicks,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      applied: this.#appliedIndex,
+    });
+  }
+
+  /** Installs the store's snapshot if ahead of the state machine; returns the applied index. */
+  #recoverStateMachine(): number {
+    const snapshotIndex = this.#store.firstIndex() - 1;
+    if (snapshotIndex <= this.#machine.appliedIndex) return this.#machine.appliedIndex;
+    this.#installSnapshot(this.#store.snapshot());
+    return snapshotIndex;
+  }
+
+  /** This member's id. */
+  get id(): NodeId {
+    return this.#raw.id;
+  }
+
+  /** The known leader's id, or 0 when none is known. */
+  get leaderId(): NodeId {
+    return this.#softState.leader;
+  }
+
+  /** This member's role. */
+  get role(): Role {
+    return this.#softState.role;
+  }
+
+  /** Whether this member leads (as of the last Ready handled). */
+  get isLeader(): boolean {
+    return this.#softState.role === 'leader';
+  }
+
+  /** The current term, as last persisted. */
+  get term(): number {
+    return this.#term;
+  }
+
+  /** The Raft index of the last entry applied (no-ops and membership changes included). */
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** The current state machine. Reads go here; a snapshot install replaces it. */
+  get stateMachine(): KvStateMachine {
+    return this.#machine;
+  }
+
+  /** Starts ticking (unless manual) and handling Readies. Call once. */
+  start(): void {
+    assert(!this.#started, 'RaftNode started twice');
+    this.#started = true;
+    if (this.#ticker !== 'manual') {
+      this.#cancelTicker = this.#ticker.schedule(() => this.tick(), this.#tickIntervalMs);
+    }
+    this.#kick();
+  }
+
+  /** Advances the logical clock one tick: elections, heartbeats, request timeouts. */
+  tick(): void {
+    if (this.#stopped) return;
+    this.#raw.tick();
+    this.#tickCount += 1;
+    this.#expire();
+    this.#kick();
+  }
+
+  /** Starts an election now (operators, tests, a single-member bootstrap). */
+  campaign(): void {
+    if (this.#stopped) return;
+    this.#raw.campaign();
+    this.#kick();
+  }
+
+  /** Steps a message from a peer. Messages arriving after `stop()` are dropped. */
+  receive(message: Message): void {
+    if (this.#stopped) return;
+    this.#raw.step(message);
+    this.#kick();
+  }
+
+  /**
+   * Proposes `command`; resolves with its outcome once this member applies it. Rejects with
+   * SYNOD_NO_LEADER or SYNOD_PROPOSAL_DROPPED (refused by the core, too many pending, timed out
+   * with the outcome unknown, or the node stopped).
+   */
+  propose(command: Command): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.reject(nodeStopped());
+    if (this.#proposals.size >= pendingProposalsMax) {
+      mark('proposal rejected: pendingProposalsMax');
+      return Promise.reject(tooManyProposals());
+    }
+    const { header, requestId } = this.#ids.next();
+    try {
+      this.#raw.propose(encodeProposal(header, command));
+    } catch (error) {
+      if (!isSynodError(error)) throw error;
+      return Promise.reject(error);
+    }
+    const waiter = deferred<ApplyResult>();
+    const deadlineTick = this.#tickCount + this.#requestTimeoutTicks;
+    this.#proposals.set(requestId, { waiter, deadlineTick });
+    this.#kick();
+    return waiter.promise;
+  }
+
+  /**
+   * Waits until a read of the state machine is linearizable (ReadIndex, thesis §6.4) and resolves
+   * with the read index. Callers arriving together share one request (read-batches.ts). Rejects
+   * with SYNOD_NO_LEADER (none known, or it changed), SYNOD_READ_INDEX_BUSY, or as `propose`.
+   */
+  linearizableRead(): Promise<number> {
+    if (this.#stopped) return Promise.reject(nodeStopped());
+    const read = this.#reads.join(this.#tickCount + this.#requestTimeoutTicks);
+    if (read === null) return Promise.reject(tooManyReads());
+    this.#kick();
+    return read;
+  }
+
+  /** Whether a Ready is being handled (or about to be). */
+  get busy(): boolean {
+    return this.#draining;
+  }
+
+  /** Resolves when no Ready is being handled and none is pending (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.#draining) await this.#drainDone;
+  }
+
+  /**
+   * Stops ticking and stepping, rejects every waiter (the node-stopped error), and waits for the
+   * Ready in flight to be persisted and advanced. Does not close the store, which the caller owns.
+   * Rejects with the loop's failure, if it failed.
+   */
+  async stop(): Promise<void> {
+    if (!this.#stopped) this.#halt(nodeStopped());
+    await this.idle();
+    if (this.#failure !== null) throw this.#failure;
+  }
+
+  #halt(error: SynodError): void {
+    this.#stopped = true;
+    this.#cancelTicker?.();
+    this.#cancelTicker = null;
+    for (const { waiter } of this.#proposals.values()) waiter.reject(error);
+    this.#proposals.clear();
+    this.#reads.failAll(error);
+  }
+
+  #expire(): void {
+    const tick = this.#tickCount;
+    // Insertion order is deadline order: every proposal waits the same number of ticks.
+    for (const [requestId, { waiter, deadlineTick }] of this.#proposals) {
+      if (deadlineTick > tick) break;
+      this.#proposals.delete(requestId);
+      waiter.reject(requestTimedOut('proposal'));
+    }
+    this.#reads.expire(tick, () => requestTimedOut('read'));
+  }
+
+  #kick(): void {
+    if (!this.#started || this.#stopped || this.#draining) return;
+    if (!this.#reads.hasOpen && !this.#raw.hasReady()) return;
+    this.#draining = true;
+    this.#drainDone = this.#drain().then(
+      () => {
+        this.#draining = false;
+      },
+      (error: unknown) => {
+        this.#draining = false;
+        this.#fail(error);
+      },
+    );
+  }
+
+  /** Handles Readies one at a time until none is pending. Exactly one Ready is outstanding. */
+  async #drain(): Promise<void> {
+    // Let the current turn's proposals and reads batch into one Ready and one read request.
+    await Promise.resolve();
+    while (!this.#stopped) {
+      this.#submitRead();
+      if (!this.#raw.hasReady()) return;
+      const ready = this.#raw.ready();
+      await this.#handleReady(ready);
+      this.#raw.advance(ready);
+    }
+  }
+
+  #submitRead(): void {
+    const context = this.#reads.submitOpen();
+    if (context === null) return;
+    try {
+      this.#raw.readIndex(context);
+    } catch (error) {
+      if (!isSynodError(error)) throw error;
+      this.#reads.failSubmitted(context, error);
+    }
+  }
+
+  /** Steps 1–5 of the Ready contract (src/raft/ready.ts); the caller advances. */
+  async #handleReady(ready: Ready): Promise<void> {
+    if (ready.softState !== null) this.#onSoftState(ready.softState);
+    if (ready.earlyMessages.length > 0) this.#transport.send(ready.earlyMessages);
+    if (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null) {
+      const { snapshot, entries, hardState } = ready;
+      await this.#store.persist({ snapshot, entries, hardState });
+    }
+    if (ready.hardState !== null) this.#term = ready.hardState.term;
+    if (ready.messages.length > 0) this.#transport.send(ready.messages);
+    if (ready.snapshot !== null) {
+      this.#installSnapshot(ready.snapshot);
+      this.#appliedIndex = ready.snapshot.metadata.index;
+    }
+    for (const entry of ready.committedEntries) this.#applyEntry(entry);
+    for (const readState of ready.readStates) this.#reads.onReadState(readState);
+    this.#reads.onApplied(this.#appliedIndex);
+  }
+
+  #onSoftState(softState: SoftState): void {
+    if (softState.leader !== this.#softState.leader) {
+      // Read requests in flight to the old leader are dropped by the core; fail them fast.
+      this.#reads.failUnconfirmed(leaderChangedDuringRead());
+    }
+    this.#softState = softState;
+  }
+
+  /**
+   * Applies one committed entry. Empty normal entries are a new leader's no-op; membership changes
+   * are applied by the core in `advance`. Entries a durable state machine already holds are
+   * skipped.
+   */
+  #applyEntry(entry: Entry): void {
+    assert(entry.index === this.#appliedIndex + 1, 'committed entries apply in order, no gaps');
+    this.#appliedIndex = entry.index;
+    if (entry.type === 'conf-change' || entry.data.length === 0) return;
+    if (entry.index <= this.#machine.appliedIndex) return;
+    const { requestId, command } = decodeProposal(entry.data);
+    const result = this.#machine.apply(command, { raftIndex: entry.index });
+    this.#watchHub?.notify(result.events, this.#machine.store.currentRevision);
+    const proposal = this.#proposals.get(requestId);
+    if (proposal === undefined) return;
+    this.#proposals.delete(requestId);
+    proposal.waiter.resolve(result);
+  }
+
+  /**
+   * Replaces the state machine with the snapshot's. The watch hub watched the old store: it is
+   * dropped, and the server must rebuild its watch streams over `stateMachine` (not built yet).
+   */
+  #installSnapshot(snapshot: Snapshot): void {
+    this.#machine = this.#restore(snapshot.data);
+    if (this.#watchHub !== null) mark('snapshot installed: watch hub dropped');
+    this.#watchHub = null;
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure !== null) return;
+    this.#failure = error;
+    if (!this.#stopped) this.#halt(nodeStopped());
+    this.#onFatal(error);
+  }
+}
+
+function validateOptions(options: RaftNodeOptions, requestTimeoutMs: number): void {
+  const invalid = (why: string): never => {
+    throw new SynodError('SYNOD_INVALID_CONFIG', `invalid raft node options: ${why}`);
+  };
+  if (!isPositiveInteger(options.tickIntervalMs)) invalid('tickIntervalMs must be a positive int');
+  if (!isPositiveInteger(requestTimeoutMs)) invalid('requestTimeoutMs must be a positive integer');
+  if (requestTimeoutMs < options.tickIntervalMs) invalid('requestTimeoutMs < tickIntervalMs');
+}
+
+function isPositiveInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value > 0;
+}
+
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
