@@ -32,6 +32,8 @@ export interface ServerConfig {
   readonly listenClientUrls: readonly URL[];
   readonly advertiseClientUrls: readonly URL[];
   readonly listenPeerUrls: readonly URL[];
+  /** Where /health and /version are served over HTTP/1.1 (etcd's --listen-metrics-urls); may be empty. */
+  readonly listenMetricsUrls: readonly URL[];
   readonly initialAdvertisePeerUrls: readonly URL[];
   readonly initialCluster: readonly InitialMember[];
   readonly initialClusterState: 'new' | 'existing';
@@ -65,6 +67,7 @@ const valueFlags = [
   'listen-client-urls',
   'advertise-client-urls',
   'listen-peer-urls',
+  'listen-metrics-urls',
   'initial-advertise-peer-urls',
   'initial-cluster',
   'initial-cluster-state',
@@ -138,6 +141,7 @@ function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags
     listenClientUrls: urls('listen-client-urls', read('listen-client-urls') ?? 'http://localhost:2379'),
     advertiseClientUrls: urls('advertise-client-urls', read('advertise-client-urls') ?? 'http://localhost:2379'),
     listenPeerUrls: urls('listen-peer-urls', read('listen-peer-urls') ?? 'http://localhost:2380'),
+    listenMetricsUrls: read('listen-metrics-urls') === undefined ? [] : urls('listen-metrics-urls', read('listen-metrics-urls')!),
     initialAdvertisePeerUrls,
     initialCluster,
     initialClusterState,

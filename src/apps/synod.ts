@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * The `synod` command. `synod server [etcd flags]` starts a member from the same command line as
+ * etcd (see src/server/flags.ts); SIGTERM or SIGINT shuts it down cleanly.
+ */
+
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { isSynodError } from '../base/index.js';
+import { parseServerFlags } from '../server/flags.js';
+import { startServer, type ServiceRegistrar } from '../server/server.js';
+import { createGrpcServer } from '../server/api/grpc-server.js';
+import { createKvService } from '../server/api/kv-service.js';
+import { loadEtcdProto } from '../server/grpc/proto.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod --version';
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === 'version') {
+    console.log(`synod ${version}`);
+    return;
+  }
+  if (command !== 'server') {
+    console.error(usage);
+    process.exitCode = 2;
+    return;
+  }
+  const logger = pino({ name: 'synod' }, pino.destination(2));
+  const config = parseServerFlags(rest, process.env);
+  for (const flag of config.ignoredFlags) logger.warn({ flag }, `--${flag} is accepted for etcd compatibility and ignored`);
+  const proto = loadEtcdProto();
+  const registerServices: ServiceRegistrar = (grpc, member) => {
+    const kv = createKvService({
+      node: member.node,
+      definition: proto.services.KV,
+      clusterId: member.identity.clusterId,
+      memberId: member.identity.memberId,
+      maxRequestBytes: config.maxRequestBytes,
+      txnOpsMax: config.maxTxnOps,
+    });
+    grpc.addService(proto.services.KV, kv);
+  };
+  const server = await startServer({
+    config,
+    logger,
+    grpc: createGrpcServer({ proto, maxRequestBytes: config.maxRequestBytes }),
+    registerServices,
+    synodVersion: version,
+  });
+  logger.info(`synod ${version} serving etcd v3 clients on ${config.listenClientUrls[0]!.href} (data in ${config.dataDir})`);
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (isSynodError(error, 'SYNOD_INVALID_CONFIG')) {
+    console.error(`synod: ${error.message}`);
+    process.exit(2);
+  }
+  throw error;
+});

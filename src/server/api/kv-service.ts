@@ -1,0 +1,182 @@
+/**
+ * etcdserverpb.KV on a `RaftNode` (etcd server/etcdserver/api/v3rpc/key.go and v3_server.go).
+ *
+ * - Range is linearizable by default: it waits for a ReadIndex (thesis §6.4) and then reads this
+ *   member's state machine; `serializable` reads the local state machine at once.
+ * - Put, DeleteRange, Txn and Compact are proposed through Raft. Each request is checked before it
+ *   is proposed (key present, txn shape, size), so a malformed command never reaches the log.
+ * - Errors leave as etcd's status and exact message (status.ts). An `AssertionFailure` answers the
+ *   call with INTERNAL and is then handed to `onFatal`, which by default crashes the process.
+ */
+
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import { AssertionFailure, assert, SynodError } from '../../base/index.js';
+import {
+  checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, txnOpsMaxDefault,
+  type Command, type CommandResponse,
+} from '../../kv/index.js';
+import { maxRequestBytesDefault } from '../flags.js';
+import type { RaftNode } from '../node/raft-node.js';
+import {
+  decodeDeleteRangeRequest, decodePutRequest, decodeRangeRequest, decodeTxnRequest,
+  safeIntegerOf,
+  type WireCompactionRequest, type WireDeleteRangeRequest, type WirePutRequest,
+  type WireRangeRequest, type WireTxnRequest,
+} from './kv-decode.js';
+import {
+  encodeDeleteRangeResponse, encodeHeader, encodePutResponse, encodeRangeResponse,
+  encodeTxnResponse, type HeaderSource,
+} from './kv-encode.js';
+import { ApiStatusError, internalStatus, requestTooLargeStatus, serviceErrorOf } from './status.js';
+
+const uint64Max = (1n << 64n) - 1n;
+
+/** Options of `createKvService`. */
+export interface KvServiceOptions {
+  readonly node: RaftNode;
+  /** `services.KV` from `loadEtcdProto()`: its serializers measure request sizes. */
+  readonly definition: ServiceDefinition;
+  /** Sent in every header; a stable non-zero uint64. */
+  readonly clusterId: bigint;
+  /** This member's id in every header; a stable non-zero uint64. */
+  readonly memberId: bigint;
+  /** etcd's --max-request-bytes: the largest encoded write request (default 1.5 MiB). */
+  readonly maxRequestBytes?: number;
+  /** etcd's --max-txn-ops (default 128); must match the state machine's bound. */
+  readonly txnOpsMax?: number;
+  /** Receives an `AssertionFailure` met while serving. Default: rethrow asynchronously (crash). */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+interface KvServiceConfig {
+  readonly node: RaftNode;
+  readonly definition: ServiceDefinition;
+  readonly clusterId: bigint;
+  readonly memberId: bigint;
+  readonly maxRequestBytes: number;
+  readonly txnOpsMax: number;
+  readonly onFatal: (error: unknown) => void;
+}
+
+/** The KV implementation for `server.addService(proto.services.KV, …)`. */
+export function createKvService(options: KvServiceOptions): UntypedServiceImplementation {
+  const config = validateOptions(options);
+  const handlers = kvHandlers(config);
+  const unary = <Request>(handle: (request: Request) => Promise<object>): handleUnaryCall<
+    Request,
+    object
+  > => (call, callback) => {
+    handle(call.request).then(
+      (response) => callback(null, response),
+      (error: unknown) => fail(config, callback, error),
+    );
+  };
+  return {
+    Range: unary(handlers.range),
+    Put: unary(handlers.put),
+    DeleteRange: unary(handlers.deleteRange),
+    Txn: unary(handlers.txn),
+    Compact: unary(handlers.compact),
+  };
+}
+
+function fail(config: KvServiceConfig, callback: sendUnaryData<object>, error: unknown): void {
+  if (error instanceof AssertionFailure) {
+    callback(serviceErrorOf(new ApiStatusError(internalStatus)));
+    config.onFatal(error);
+    return;
+  }
+  callback(serviceErrorOf(error));
+}
+
+function validateOptions(options: KvServiceOptions): KvServiceConfig {
+  const invalid = (what: string): never => {
+    throw new SynodError('SYNOD_INVALID_CONFIG', what);
+  };
+  for (const [name, id] of [['clusterId', options.clusterId], ['memberId', options.memberId]]) {
+    if (typeof id !== 'bigint' || id <= 0n || id > uint64Max) {
+      invalid(`${name} must be a uint64 > 0`);
+    }
+  }
+  const maxRequestBytes = options.maxRequestBytes ?? maxRequestBytesDefault;
+  if (!Number.isSafeInteger(maxRequestBytes) || maxRequestBytes <= 0) invalid('maxRequestBytes');
+  const txnOpsMax = options.txnOpsMax ?? txnOpsMaxDefault;
+  if (!Number.isSafeInteger(txnOpsMax) || txnOpsMax <= 0) invalid('txnOpsMax');
+  return Object.freeze({
+    node: options.node,
+    definition: options.definition,
+    clusterId: options.clusterId,
+    memberId: options.memberId,
+    maxRequestBytes,
+    txnOpsMax,
+    onFatal: options.onFatal ?? rethrowLater,
+  });
+}
+
+function kvHandlers(config: KvServiceConfig) {
+  const { node } = config;
+  const header = (): HeaderSource => ({
+    clusterId: config.clusterId,
+    memberId: config.memberId,
+    raftTerm: node.term,
+  });
+  const guardSize = (method: string, wire: unknown): void => {
+    const serialize = config.definition[method]?.requestSerialize;
+    assert(serialize !== undefined, `KV.${method} has no serializer`);
+    // etcd bounds the marshalled raft request; the client's message is that within a few bytes.
+    if (serialize(wire).length > config.maxRequestBytes) {
+      throw new ApiStatusError(requestTooLargeStatus);
+    }
+  };
+  const apply = async <T extends CommandResponse['type']>(
+    command: Command & { type: T },
+  ): Promise<Extract<CommandResponse, { type: T }>> => {
+    const result = await node.propose(command);
+    if (!result.ok) throw result.error;
+    assert(result.result.type === command.type, 'apply answered another command type');
+    return result.result as Extract<CommandResponse, { type: T }>;
+  };
+
+  return {
+    async range(wire: WireRangeRequest): Promise<object> {
+      const request = decodeRangeRequest(wire);
+      checkRangeRequest(request);
+      if (!wire.serializable) await node.linearizableRead();
+      return encodeRangeResponse(header(), node.stateMachine.store.range(request));
+    },
+    async put(wire: WirePutRequest): Promise<object> {
+      const request = decodePutRequest(wire);
+      checkPutRequest(request);
+      guardSize('Put', wire);
+      const { response } = await apply({ type: 'put', request });
+      return encodePutResponse(header(), response);
+    },
+    async deleteRange(wire: WireDeleteRangeRequest): Promise<object> {
+      const request = decodeDeleteRangeRequest(wire);
+      checkDeleteRangeRequest(request);
+      guardSize('DeleteRange', wire);
+      const { response } = await apply({ type: 'deleteRange', request });
+      return encodeDeleteRangeResponse(header(), response);
+    },
+    async txn(wire: WireTxnRequest): Promise<object> {
+      const request = decodeTxnRequest(wire);
+      checkTxnRequest(request, config.txnOpsMax);
+      guardSize('Txn', wire);
+      const { response } = await apply({ type: 'txn', request });
+      return encodeTxnResponse(header(), response);
+    },
+    async compact(wire: WireCompactionRequest): Promise<object> {
+      // Compaction runs to completion when applied, so `physical` is always honoured.
+      const revision = safeIntegerOf(wire.revision, 'revision');
+      const { response } = await apply({ type: 'compact', revision });
+      return { header: encodeHeader(header(), response.header.revision) };
+    },
+  };
+}
+
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}

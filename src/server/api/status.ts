@@ -1,0 +1,107 @@
+/**
+ * The one place where Synod's coded errors become gRPC statuses with etcd's exact messages
+ * (etcd api/v3rpc/rpctypes/error.go and v3rpc/util.go togRPCError). The Go client and npm etcd3
+ * match errors by message text, so every message here is etcd's, byte for byte; the SynodError's
+ * own message (which may carry local detail) never reaches the client.
+ */
+
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { AssertionFailure, isSynodError, type ErrorCode } from '../../base/index.js';
+
+/** A gRPC status code and the etcd message sent with it. */
+export interface EtcdStatus {
+  readonly code: GrpcStatus;
+  readonly message: string;
+}
+
+function etcdStatus(code: GrpcStatus, message: string): EtcdStatus {
+  return Object.freeze({ code, message });
+}
+
+const tooManyRequests = 'etcdserver: too many requests';
+
+/**
+ * Every Synod code a client can meet, mapped to etcd's status. Codes absent here are not a client's
+ * outcome (storage corruption, raft-internal conditions) and become `internalStatus`.
+ */
+export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Object.freeze({
+  SYNOD_NO_LEADER: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: no leader'),
+  SYNOD_REQUEST_TIMEOUT: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: request timed out'),
+  SYNOD_NODE_STOPPED: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: server stopped'),
+  // etcd answers an overloaded proposal pipeline with ErrTooManyRequests; a dropped proposal was
+  // never appended, so unlike a timeout the client knows the write did not happen.
+  SYNOD_PROPOSAL_DROPPED: etcdStatus(GrpcStatus.RESOURCE_EXHAUSTED, tooManyRequests),
+  SYNOD_READ_INDEX_BUSY: etcdStatus(GrpcStatus.RESOURCE_EXHAUSTED, tooManyRequests),
+  SYNOD_EMPTY_KEY: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key is not provided'),
+  SYNOD_KEY_NOT_FOUND: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: key not found'),
+  SYNOD_VALUE_PROVIDED: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: value is provided'),
+  SYNOD_LEASE_PROVIDED: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: lease is provided'),
+  SYNOD_TOO_MANY_OPS: etcdStatus(
+    GrpcStatus.INVALID_ARGUMENT,
+    'etcdserver: too many operations in txn request',
+  ),
+  SYNOD_DUPLICATE_KEY: etcdStatus(
+    GrpcStatus.INVALID_ARGUMENT,
+    'etcdserver: duplicate key given in txn request',
+  ),
+  SYNOD_COMPACTED: etcdStatus(
+    GrpcStatus.OUT_OF_RANGE,
+    'etcdserver: mvcc: required revision has been compacted',
+  ),
+  SYNOD_FUTURE_REVISION: etcdStatus(
+    GrpcStatus.OUT_OF_RANGE,
+    'etcdserver: mvcc: required revision is a future revision',
+  ),
+  SYNOD_LEASE_TTL_TOO_LARGE: etcdStatus(GrpcStatus.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),
+  SYNOD_LEASE_NOT_FOUND: etcdStatus(GrpcStatus.NOT_FOUND, 'etcdserver: requested lease not found'),
+  SYNOD_LEASE_EXISTS: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: lease already exists',
+  ),
+});
+
+/** etcd's ErrGRPCRequestTooLarge: the request exceeds `maxRequestBytes`. */
+export const requestTooLargeStatus: EtcdStatus = etcdStatus(
+  GrpcStatus.INVALID_ARGUMENT,
+  'etcdserver: request is too large',
+);
+
+/** Any failure that is not a client's outcome. The message says nothing about internals. */
+export const internalStatus: EtcdStatus = etcdStatus(GrpcStatus.INTERNAL, 'internal error');
+
+/**
+ * A request the API edge refuses before it reaches the KV layer (a malformed field, a size bound).
+ * It already is a gRPC status, so it passes through `serviceErrorOf` unchanged.
+ */
+export class ApiStatusError extends Error {
+  readonly status: EtcdStatus;
+
+  constructor(status: EtcdStatus) {
+    super(status.message);
+    this.status = status;
+    this.name = 'ApiStatusError';
+  }
+}
+
+/** An INVALID_ARGUMENT for a request field etcd's types cannot express here (e.g. > 2^53). */
+export function invalidArgument(message: string): ApiStatusError {
+  return new ApiStatusError(etcdStatus(GrpcStatus.INVALID_ARGUMENT, message));
+}
+
+/**
+ * The status a client receives for `error`. An `AssertionFailure` is rethrown: it is a bug, and the
+ * caller must let it crash the process rather than answer as if nothing happened.
+ */
+export function statusOf(error: unknown): EtcdStatus {
+  if (error instanceof AssertionFailure) throw error;
+  if (error instanceof ApiStatusError) return error.status;
+  if (isSynodError(error)) return statusOfCode[error.code] ?? internalStatus;
+  return internalStatus;
+}
+
+/** `statusOf(error)` in the shape a grpc-js unary callback takes. */
+export function serviceErrorOf(error: unknown): Partial<ServiceError> {
+  const { code, message } = statusOf(error);
+  return { code, details: message, metadata: new Metadata() };
+}
