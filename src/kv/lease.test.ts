@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isSynodError, type ErrorCode } from '../base/index.js';
 import { utf8, utf8Text } from './bytes.js';
 import { MvccStore } from './mvcc-store.js';
+import { expectCode } from '../../test/support/error-codes.js';
 
-function expectCode(body: () => unknown, code: ErrorCode): void {
-  let caught: unknown;
-  try {
-    body();
-  } catch (error) {
-    caught = error;
-  }
-  expect(isSynodError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-}
 
 describe('leases', () => {
   it('grants with a chosen or a deterministic ID; raises the TTL to the minimum', () => {

@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isSynodError, type ErrorCode } from '../base/index.js';
 import { prefixEnd, utf8, utf8Text } from './bytes.js';
 import { MvccStore } from './mvcc-store.js';
 import type { KeyValue, RangeResponse } from './types.js';
+import { expectCode } from '../../test/support/error-codes.js';
 
 const zero = new Uint8Array([0]);
 
-function expectCode(body: () => unknown, code: ErrorCode): void {
-  let caught: unknown;
-  try {
-    body();
-  } catch (error) {
-    caught = error;
-  }
-  expect(isSynodError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-}
 
 function keys(kvs: readonly KeyValue[]): string[] {
   return kvs.map((kv) => utf8Text(kv.key));

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { collectMarks, isSynodError, type ErrorCode } from '../base/index.js';
+import { collectMarks } from '../base/index.js';
 import { utf8, utf8Text } from './bytes.js';
 import { MvccStore } from './mvcc-store.js';
 import type { Compare, RequestOp, TxnRequest } from './types.js';
+import { expectCode } from '../../test/support/error-codes.js';
 
-function expectCode(body: () => unknown, code: ErrorCode): void {
-  let caught: unknown;
-  try {
-    body();
-  } catch (error) {
-    caught = error;
-  }
-  expect(isSynodError(caught, code), `expected ${code}, got ${String(caught)}`).toBe(true);
-}
 
 type WithoutKey<T> = T extends unknown ? Omit<T, 'key'> : never;
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AssertionFailure, SeededRandom, isSynodError } from '../base/index.js';
+import { AssertionFailure, SeededRandom } from '../base/index.js';
 import type { PlantedBug } from './config.js';
 import { newMessage } from './messages.js';
 import { RawNode } from './raw-node.js';
 import type { Ready } from './ready.js';
 import { MemoryStorage } from './storage.js';
+import { codeOf } from '../../test/support/error-codes.js';
 
 function makeNode(id: number, voters: number[], plantedBug: PlantedBug | null = null): { node: RawNode; storage: MemoryStorage } {
   const storage = MemoryStorage.bootstrap({ voters, learners: [] });
@@ -17,15 +18,6 @@ function persist(storage: MemoryStorage, rd: Ready): void {
   if (rd.hardState !== null) storage.setHardState(rd.hardState);
 }
 
-function codeOf(body: () => unknown): string | undefined {
-  try {
-    body();
-  } catch (error) {
-    if (isSynodError(error)) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 describe('RawNode Ready contract', () => {
   it('a single voter commits its own entries only after advance reports them durable', () => {

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isSynodError } from '../base/index.js';
 import { MemoryStorage } from './storage.js';
 import type { Entry } from './types.js';
+import { codeOf } from '../../test/support/error-codes.js';
 
 function entries(from: number, terms: number[]): Entry[] {
   return terms.map((term, i) => ({ term, index: from + i, type: 'normal', data: new Uint8Array(10) }));
 }
 
-function codeOf(body: () => unknown): string | undefined {
-  try {
-    body();
-  } catch (error) {
-    if (isSynodError(error)) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 describe('MemoryStorage', () => {
   it('appends, truncates a conflicting suffix, and reads back [lo, hi)', () => {

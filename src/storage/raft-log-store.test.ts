@@ -7,6 +7,7 @@ import { isSynodError } from '../base/index.js';
 import type { Entry, HardState } from '../raft/types.js';
 import { RaftLogStore } from './raft-log-store.js';
 import { logKey, metaKeys } from './record-codec.js';
+import { codeOf } from '../../test/support/error-codes.js';
 
 const directories: string[] = [];
 const stores: RaftLogStore[] = [];
@@ -33,15 +34,6 @@ function entries(from: number, terms: number[]): Entry[] {
   return terms.map((term, i) => ({ term, index: from + i, type: 'normal', data: data(i) }));
 }
 
-function codeOf(body: () => unknown): string | undefined {
-  try {
-    body();
-  } catch (error) {
-    if (isSynodError(error)) return error.code;
-    throw error;
-  }
-  return undefined;
-}
 
 async function codeOfAsync(body: () => Promise<unknown>): Promise<string | undefined> {
   try {
