@@ -10,7 +10,10 @@ import { isSynodError } from '../base/index.js';
 import { parseServerFlags } from '../server/flags.js';
 import { startServer, type ServiceRegistrar } from '../server/server.js';
 import { createGrpcServer } from '../server/api/grpc-server.js';
+import { createClusterService } from '../server/api/cluster-service.js';
+import { mvccBackendBytes } from '../server/api/db-size.js';
 import { createKvService } from '../server/api/kv-service.js';
+import { createMaintenanceService } from '../server/api/maintenance-service.js';
 import { loadEtcdProto } from '../server/grpc/proto.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,6 +44,21 @@ async function main(argv: readonly string[]): Promise<void> {
       txnOpsMax: config.maxTxnOps,
     });
     grpc.addService(proto.services.KV, kv);
+    const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
+    grpc.addService(proto.services.Cluster, createClusterService({
+      node: member.node,
+      ...ids,
+      member: {
+        name: config.name,
+        peerUrls: config.initialAdvertisePeerUrls,
+        clientUrls: config.advertiseClientUrls,
+      },
+    }));
+    grpc.addService(proto.services.Maintenance, createMaintenanceService({
+      node: member.node,
+      ...ids,
+      dbSizeBytes: () => mvccBackendBytes(config.dataDir),
+    }));
   };
   const server = await startServer({
     config,

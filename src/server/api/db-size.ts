@@ -1,0 +1,31 @@
+/**
+ * The on-disk size of the MVCC backend for Maintenance.Status's dbSize. The LMDB environment lives
+ * at `<data-dir>/kv` (server.ts); lmdb-js opens it either as a directory holding `data.mdb` or as a
+ * file beside its `-lock` file, so both layouts are measured. Lock files are not data and are not
+ * counted. A path that does not exist yet measures 0.
+ */
+
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Bytes of the LMDB files at `path` (a data file or an environment directory). */
+export async function lmdbFilesBytes(path: string): Promise<number> {
+  const info = await stat(path).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (info === undefined) return 0;
+  if (info.isFile()) return info.size;
+  let total = 0;
+  for (const name of await readdir(path)) {
+    if (name.endsWith('lock.mdb') || name.endsWith('-lock')) continue;
+    const file = await stat(join(path, name));
+    if (file.isFile()) total += file.size;
+  }
+  return total;
+}
+
+/** `lmdbFilesBytes` of the MVCC backend under `dataDir`, as server.ts lays it out. */
+export function mvccBackendBytes(dataDir: string): Promise<number> {
+  return lmdbFilesBytes(join(dataDir, 'kv'));
+}
