@@ -70,4 +70,17 @@ describe('synod server (process)', () => {
     again.close();
     expect(await stop(second.child)).toBe(0);
   });
+
+  it('refuses an https:// client URL rather than serving it without TLS (exit 2, clear message)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'synod-server-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'server', '--data-dir', dataDir, '--listen-client-urls', 'https://127.0.0.1:0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/only http:\/\/ URLs are served until TLS support lands/);
+  });
 });

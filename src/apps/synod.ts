@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { isSynodError } from '../base/index.js';
+import { AssertionFailure, isSynodError } from '../base/index.js';
 import { parseServerFlags } from '../server/flags.js';
 import { startServer, type ServiceRegistrar } from '../server/server.js';
 import { createGrpcServer } from '../server/api/grpc-server.js';
@@ -90,5 +90,9 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`synod: ${error.message}`);
     process.exit(2);
   }
-  throw error;
+  // A bug crashes with its stack; an environment problem (a busy port, an unreadable data
+  // directory) gets one clear line.
+  if (error instanceof AssertionFailure || !(error instanceof Error)) throw error;
+  console.error(`synod: failed to start: ${error.message}`);
+  process.exit(1);
 });

@@ -35,12 +35,12 @@ export interface RunningMember {
 
 /** A started server. */
 export interface RunningServer extends RunningMember {
-  /** The client port actually bound (useful with port 0 in tests). */
+  /** The port bound for the first client URL (useful with port 0 in tests). */
   readonly clientPort: number;
   close(): Promise<void>;
 }
 
-/** Opens the stores, starts Raft and listens on the first client URL. */
+/** Opens the stores, starts Raft and listens on every client URL. */
 export async function startServer(options: {
   config: ServerConfig;
   logger: Logger;
@@ -54,6 +54,12 @@ export async function startServer(options: {
       'SYNOD_INVALID_CONFIG',
       'a multi-member --initial-cluster needs the peer transport, which this build does not have yet; start a single member',
     );
+  }
+  for (const url of [...config.listenClientUrls, ...config.listenMetricsUrls]) {
+    if (url.protocol !== 'http:') {
+      // Serving an https:// URL without TLS would silently downgrade what the operator asked for.
+      throw new SynodError('SYNOD_INVALID_CONFIG', `${url.href}: only http:// URLs are served until TLS support lands`);
+    }
   }
   const identity = identityOf(config);
   await mkdir(config.dataDir, { recursive: true });
@@ -78,8 +84,11 @@ export async function startServer(options: {
   node.campaign(); // A single voter wins at once; no need to wait out an election timeout.
   const member: RunningMember = { config, identity, node };
   options.registerServices(options.grpc, member);
-  const listenUrl = config.listenClientUrls[0]!;
-  const clientPort = await bindInsecure(options.grpc, `${listenUrl.hostname}:${listenUrl.port || 2379}`);
+  const clientPorts: number[] = [];
+  for (const url of config.listenClientUrls) {
+    clientPorts.push(await bindInsecure(options.grpc, `${url.hostname}:${url.port || 2379}`));
+  }
+  const clientPort = clientPorts[0]!;
   const httpServers: HttpServer[] = [];
   for (const url of config.listenMetricsUrls) {
     const http = createHttpEndpoints(node, options.synodVersion);
@@ -90,7 +99,7 @@ export async function startServer(options: {
     httpServers.push(http);
   }
   logger.info(
-    { name: config.name, dataDir: config.dataDir, clientPort, memberId: identity.memberId.toString(16) },
+    { name: config.name, dataDir: config.dataDir, clientPort, clientPorts, memberId: identity.memberId.toString(16) },
     'serving client requests',
   );
   return {
