@@ -10,8 +10,7 @@
  */
 
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
-import { AssertionFailure, assert, SynodError } from '../../base/index.js';
+import { assert, SynodError } from '../../base/index.js';
 import {
   checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, txnOpsMaxDefault,
   type Command, type CommandResponse,
@@ -28,7 +27,8 @@ import {
   encodeDeleteRangeResponse, encodeHeader, encodePutResponse, encodeRangeResponse,
   encodeTxnResponse, type HeaderSource,
 } from './kv-encode.js';
-import { ApiStatusError, internalStatus, requestTooLargeStatus, serviceErrorOf } from './status.js';
+import { ApiStatusError, requestTooLargeStatus } from './status.js';
+import { rethrowLater, unaryHandler } from './unary.js';
 
 const uint64Max = (1n << 64n) - 1n;
 
@@ -63,15 +63,7 @@ interface KvServiceConfig {
 export function createKvService(options: KvServiceOptions): UntypedServiceImplementation {
   const config = validateOptions(options);
   const handlers = kvHandlers(config);
-  const unary = <Request>(handle: (request: Request) => Promise<object>): handleUnaryCall<
-    Request,
-    object
-  > => (call, callback) => {
-    handle(call.request).then(
-      (response) => callback(null, response),
-      (error: unknown) => fail(config, callback, error),
-    );
-  };
+  const unary = <Request>(handle: (request: Request) => Promise<object>) => unaryHandler<Request>(config.onFatal, handle);
   return {
     Range: unary(handlers.range),
     Put: unary(handlers.put),
@@ -79,15 +71,6 @@ export function createKvService(options: KvServiceOptions): UntypedServiceImplem
     Txn: unary(handlers.txn),
     Compact: unary(handlers.compact),
   };
-}
-
-function fail(config: KvServiceConfig, callback: sendUnaryData<object>, error: unknown): void {
-  if (error instanceof AssertionFailure) {
-    callback(serviceErrorOf(new ApiStatusError(internalStatus)));
-    config.onFatal(error);
-    return;
-  }
-  callback(serviceErrorOf(error));
 }
 
 function validateOptions(options: KvServiceOptions): KvServiceConfig {
@@ -173,10 +156,4 @@ function kvHandlers(config: KvServiceConfig) {
       return { header: encodeHeader(header(), response.header.revision) };
     },
   };
-}
-
-function rethrowLater(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
 }
