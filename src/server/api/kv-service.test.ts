@@ -1,16 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { credentials, type Client, type Server } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SeededRandom } from '../../base/index.js';
-import { KvStateMachine } from '../../kv/index.js';
-import { RaftLogStore } from '../../storage/index.js';
 import { loadEtcdProto } from '../grpc/proto.js';
 import { RaftNode } from '../node/raft-node.js';
 import { bindInsecure, createGrpcServer, shutdownServer } from './grpc-server.js';
 import { createKvService } from './kv-service.js';
+import { startLeader } from './single-member-test-kit.js';
 
 const proto = loadEtcdProto();
 const clusterId = 0xcafe_f00d_1234_5678n;
@@ -27,23 +22,7 @@ describe('KV service over a single-member RaftNode', () => {
   let harness: Harness;
 
   beforeEach(async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'synod-kv-service-'));
-    cleanups.push(() => rm(directory, { recursive: true, force: true }));
-    const store = await RaftLogStore.open({
-      path: directory, bootstrapConfState: { voters: [1], learners: [] },
-    });
-    const node = new RaftNode({
-      id: 1, store, stateMachine: KvStateMachine.open(), transport: { send: () => {} },
-      random: new SeededRandom(7), tickIntervalMs: 100, electionTicks: 10, ticker: 'manual',
-    });
-    cleanups.push(async () => {
-      await node.stop();
-      await store.close();
-    });
-    node.start();
-    node.campaign();
-    await node.idle();
-    expect(node.isLeader).toBe(true);
+    const node = await startLeader('synod-kv-service-', cleanups);
 
     const server: Server = createGrpcServer({ proto, maxRequestBytes: 64 * 1024 });
     server.addService(proto.services.KV, createKvService({

@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import { credentials, type Client, type Server } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SeededRandom } from '../../base/index.js';
 import { KvStateMachine, MemoryBackend, utf8 } from '../../kv/index.js';
-import { RaftLogStore } from '../../storage/index.js';
 import { loadEtcdProto } from '../grpc/proto.js';
 import { RaftNode } from '../node/raft-node.js';
 import { createClusterService } from './cluster-service.js';
 import { lmdbFilesBytes } from './db-size.js';
 import { bindInsecure, createGrpcServer, shutdownServer } from './grpc-server.js';
 import { createKvService } from './kv-service.js';
+import { startLeader } from './single-member-test-kit.js';
 import { checkHashRevision, createMaintenanceService, hashKeyBucket } from './maintenance-service.js';
 
 const proto = loadEtcdProto();
@@ -51,23 +50,7 @@ describe('Cluster and Maintenance services over a single-member RaftNode', () =>
   let harness: Harness;
 
   beforeEach(async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'synod-maintenance-service-'));
-    cleanups.push(() => rm(directory, { recursive: true, force: true }));
-    const store = await RaftLogStore.open({
-      path: directory, bootstrapConfState: { voters: [1], learners: [] },
-    });
-    const node = new RaftNode({
-      id: 1, store, stateMachine: KvStateMachine.open(), transport: { send: () => {} },
-      random: new SeededRandom(7), tickIntervalMs: 100, electionTicks: 10, ticker: 'manual',
-    });
-    cleanups.push(async () => {
-      await node.stop();
-      await store.close();
-    });
-    node.start();
-    node.campaign();
-    await node.idle();
-    expect(node.isLeader).toBe(true);
+    const node = await startLeader('synod-maintenance-service-', cleanups);
 
     const server: Server = createGrpcServer({ proto });
     server.addService(proto.services.KV, createKvService({
