@@ -5,7 +5,7 @@
  *
  * ```ts
  * const result = checkLinearizable(history);
- * if (result.ok === false) throw new Error(renderFailure(result));
+ * if (result.ok === false) console.error(renderFailure(result));
  * ```
  */
 export {
