@@ -119,6 +119,8 @@ export class RaftNode {
   #failure: unknown = null;
   #draining = false;
   #drainDone: Promise<void> = Promise.resolve();
+  readonly #appliedListeners = new Set<(appliedIndex: number) => void>();
+  readonly #softStateListeners = new Set<(softState: SoftState) => void>();
 
   /** Validates `options` (SYNOD_INVALID_CONFIG) and restarts the core from `options.store`. */
   constructor(options: RaftNodeOptions) {
@@ -189,6 +191,46 @@ export class RaftNode {
   /** The current state machine. Reads go here; a snapshot install replaces it. */
   get stateMachine(): KvStateMachine {
     return this.#machine;
+  }
+
+  /** The watch hub fed by this node's applies, if one was given. */
+  get watchHub(): WatchHub | null {
+    return this.#watchHub;
+  }
+
+  /**
+   * Calls `listener(appliedIndex)` after each batch of committed entries (or a snapshot) is applied,
+   * once per Ready: the wake-up for watch streams and anything else that follows the state machine.
+   * Returns the unsubscribe function. A listener must not throw.
+   */
+  onApplied(listener: (appliedIndex: number) => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener(softState)` whenever the known leader or this member's role changes (the lease
+   * keeper refreshes lease deadlines when this member becomes leader). Returns the unsubscribe
+   * function. A listener must not throw.
+   */
+  onSoftState(listener: (softState: SoftState) => void): () => void {
+    this.#softStateListeners.add(listener);
+    return () => this.#softStateListeners.delete(listener);
+  }
+
+  /**
+   * Asks the leader (this member) to hand leadership to `transferee` (etcd's MoveLeader). Returns
+   * at once; watch `leaderId` or `onSoftState` for the outcome. Ignored unless this member leads.
+   */
+  transferLeadership(transferee: NodeId): void {
+    if (this.#stopped) return;
+    this.#raw.transferLeader(transferee);
+    this.#kick();
+  }
+
+  /** The consensus core's status: the configuration, progress of peers on the leader, and more. */
+  raftStatus(): ReturnType<RawNode['status']> {
+    return this.#raw.status();
   }
 
   /** Starts ticking (unless manual) and handling Readies. Call once. */
@@ -359,6 +401,9 @@ export class RaftNode {
     for (const entry of ready.committedEntries) this.#applyEntry(entry);
     for (const readState of ready.readStates) this.#reads.onReadState(readState);
     this.#reads.onApplied(this.#appliedIndex);
+    if (ready.snapshot !== null || ready.committedEntries.length > 0) {
+      for (const listener of this.#appliedListeners) listener(this.#appliedIndex);
+    }
   }
 
   #onSoftState(softState: SoftState): void {
@@ -367,6 +412,7 @@ export class RaftNode {
       this.#reads.failUnconfirmed(leaderChangedDuringRead());
     }
     this.#softState = softState;
+    for (const listener of this.#softStateListeners) listener(softState);
   }
 
   /**
