@@ -22,6 +22,8 @@ export const errorCodes = {
   SYNOD_REQUEST_TIMEOUT: 'the request timed out; a write may still commit (its outcome is unknown)',
   SYNOD_NODE_STOPPED: 'the node is stopped or failed while the request waited',
   SYNOD_READ_INDEX_BUSY: 'too many linearizable reads are waiting for the leader; retry later',
+  SYNOD_PEER_PROTOCOL: 'a peer sent a malformed or unexpected frame; the connection is closed',
+  SYNOD_PEER_UNAVAILABLE: 'a request to a peer failed: not connected, timed out, or closed',
   // The MVCC key-value state machine (src/kv). Each message is etcd's exact error text, so the
   // server edge maps the code to a gRPC status and passes the message through unchanged.
   SYNOD_EMPTY_KEY: 'etcdserver: key is not provided',
