@@ -104,6 +104,28 @@ describe('RaftNode, single member', () => {
     expect(read(reopened.node.stateMachine, 'd')).toBe('4');
   });
 
+  it('picks up a proposal made while the loop winds down (no lost wake-up)', async () => {
+    const directory = await tempDirectory();
+    const { node } = await open(directory);
+    node.campaign();
+    await node.idle();
+    // Each second proposal is made k microtasks after the first one's resolution, so for some k
+    // it lands after the loop found no more work but before it marked itself idle. Nothing
+    // ticks, so only the loop can pick it up; a lost one never settles.
+    for (let delay = 0; delay < 12; delay++) {
+      let settled = false;
+      await node.propose(put('a', `${delay}`)).then(async () => {
+        for (let i = 0; i < delay; i++) await Promise.resolve();
+        void node.propose(put('b', `${delay}`)).then(() => {
+          settled = true;
+        });
+      });
+      await node.idle();
+      expect(settled, `proposal made ${delay} microtasks after`).toBe(true);
+    }
+    expect(read(node.stateMachine, 'b')).toBe('11');
+  });
+
   it('batches reads that arrive together into one read index', async () => {
     const { node } = await open(await tempDirectory());
     node.campaign();
@@ -181,5 +203,36 @@ describe('RaftNode, three members over an in-memory transport', () => {
     expect(restarted.appliedIndex).toBe(leader.appliedIndex);
     expect(read(restarted.stateMachine, 'k4')).toBe('4');
     expect(restarted.stateMachine.serialize()).toEqual(leader.stateMachine.serialize());
+  });
+
+  it('snapshots every snapshotCount entries, compacts the log, and catches a follower up by snapshot', async () => {
+    cluster = await TestCluster.start(3, { snapshotCount: 10, snapshotCatchUpEntries: 2 });
+    await cluster.elect(1);
+    const leader = cluster.member(1).node;
+    await cluster.stopMember(3);
+    for (let i = 0; i < 40; i++) revisionOf(await leader.propose(put(`k${i}`, `${i}`)));
+    await cluster.settle();
+    const leaderStore = cluster.member(1).store;
+    expect(leaderStore.snapshot().metadata.index).toBeGreaterThanOrEqual(30);
+    expect(leaderStore.firstIndex()).toBeGreaterThan(20); // Entries member 3 missed are gone.
+
+    // Member 3 restarts with an empty log tail it cannot fill from the leader's log.
+    const restarted = (await cluster.restart(3)).node;
+    for (let ticks = 0; ticks < 50 && restarted.appliedIndex < leader.appliedIndex; ticks++) {
+      leader.tick();
+      await cluster.settle();
+    }
+    expect(restarted.appliedIndex).toBe(leader.appliedIndex);
+    expect(cluster.member(3).store.snapshot().metadata.index).toBeGreaterThan(0);
+    expect(restarted.stateMachine.serialize()).toEqual(leader.stateMachine.serialize());
+
+    // A restart with a fresh state machine recovers from the stored snapshot plus the log.
+    const expected = leader.stateMachine.serialize();
+    await cluster.stopMember(1);
+    const recovered = (await cluster.restart(1)).node;
+    expect(recovered.appliedIndex).toBeGreaterThanOrEqual(cluster.member(1).store.firstIndex() - 1);
+    await cluster.elect(2);
+    await cluster.settle();
+    expect(recovered.stateMachine.serialize()).toEqual(expected);
   });
 });

@@ -23,8 +23,10 @@ import { assert, isSynodError, mark, SynodError, type Random } from '../../base/
 import type { ApplyResult, Command, KvStateMachine, WatchHub } from '../../kv/index.js';
 import { KvStateMachine as KvStateMachineClass } from '../../kv/index.js';
 import { RawNode } from '../../raft/index.js';
-import type { Entry, Message, NodeId, Ready, Role, Snapshot, SoftState } from '../../raft/index.js';
-import type { RaftLogStore } from '../../storage/index.js';
+import type {
+  ConfState, Entry, Message, NodeId, Ready, Role, Snapshot, SoftState,
+} from '../../raft/index.js';
+import { snapshotDataBytesMax, type RaftLogStore } from '../../storage/index.js';
 import { deferred, type Deferred } from './deferred.js';
 import {
   leaderChangedDuringRead, nodeStopped, requestTimedOut, tooManyProposals, tooManyReads,
@@ -36,6 +38,14 @@ import { ReadBatches } from './read-batches.js';
 export const pendingProposalsMax = 4096;
 /** Linearizable reads waiting on one node. Beyond it: SYNOD_READ_INDEX_BUSY. */
 export const readWaitersMax = 4096;
+/** Default of `snapshotCount`: etcd's --snapshot-count. */
+export const snapshotCountDefault = 100_000;
+/**
+ * Default of `snapshotCatchUpEntries`: entries kept behind a snapshot so a follower that is only a
+ * little behind catches up from the log instead of a whole snapshot (etcd's
+ * SnapshotCatchUpEntries).
+ */
+export const snapshotCatchUpEntriesDefault = 5_000;
 /** Default of `requestTimeoutMs`: etcd's default request timeout is 5 s plus election time. */
 export const requestTimeoutMsDefault = 7000;
 
@@ -80,6 +90,16 @@ export interface RaftNodeOptions {
   readonly requestTimeoutMs?: number;
   /** Where ticks come from: an injected scheduler, or the caller's `tick()` calls. */
   readonly ticker: 'manual' | TickScheduler;
+  /** Applied entries between two snapshots of the state machine (default `snapshotCountDefault`). */
+  readonly snapshotCount?: number;
+  /** Entries kept in the log behind a snapshot (default `snapshotCatchUpEntriesDefault`). */
+  readonly snapshotCatchUpEntries?: number;
+  /**
+   * Makes every apply so far durable in the state machine's own storage. Awaited before the log
+   * is compacted, so entries are only dropped once their effects survive a crash. Default: none
+   * needed (an in-memory state machine is rebuilt from the snapshot and the log).
+   */
+  readonly flushStateMachine?: () => Promise<void>;
   /** Builds the state machine from snapshot data (default `KvStateMachine.restore(data)`). */
   readonly restoreStateMachine?: (data: Uint8Array) => KvStateMachine;
   /**
@@ -103,6 +123,11 @@ export class RaftNode {
   readonly #tickIntervalMs: number;
   readonly #requestTimeoutTicks: number;
   readonly #restore: (data: Uint8Array) => KvStateMachine;
+  readonly #snapshotCount: number;
+  readonly #snapshotCatchUpEntries: number;
+  readonly #flushStateMachine: () => Promise<void>;
+  #snapshotIndex: number;
+  #snapshotting = false;
   readonly #onFatal: (error: unknown) => void;
   readonly #ids: RequestIdGenerator;
   readonly #proposals = new Map<string, ProposalWaiter>();
@@ -119,6 +144,7 @@ export class RaftNode {
   #failure: unknown = null;
   #draining = false;
   #drainDone: Promise<void> = Promise.resolve();
+  #snapshotDone: Promise<void> = Promise.resolve();
   readonly #appliedListeners = new Set<(appliedIndex: number) => void>();
   readonly #softStateListeners = new Set<(softState: SoftState) => void>();
 
@@ -132,6 +158,10 @@ export class RaftNode {
     this.#tickIntervalMs = options.tickIntervalMs;
     this.#requestTimeoutTicks = Math.ceil(requestTimeoutMs / options.tickIntervalMs);
     this.#restore = options.restoreStateMachine ?? ((data) => KvStateMachineClass.restore(data));
+    this.#snapshotCount = options.snapshotCount ?? snapshotCountDefault;
+    this.#snapshotCatchUpEntries = options.snapshotCatchUpEntries ?? snapshotCatchUpEntriesDefault;
+    this.#flushStateMachine = options.flushStateMachine ?? (() => Promise.resolve());
+    this.#snapshotIndex = options.store.snapshot().metadata.index;
     this.#onFatal = options.onFatal ?? rethrowLater;
     this.#ids = new RequestIdGenerator({ memberId: options.id, random: options.random });
     const incarnation = `${options.id}.${options.random.nextUint32().toString(16)}`;
@@ -150,12 +180,18 @@ export class RaftNode {
     });
   }
 
-  /** Installs the store's snapshot if ahead of the state machine; returns the applied index. */
+  /**
+   * Brings the state machine up to where the log can continue it; returns the applied index. A
+   * durable state machine normally resumes where it stopped; one that is behind the log's first
+   * entry (fresh, or it lost unflushed applies) restarts from the stored snapshot.
+   */
   #recoverStateMachine(): number {
-    const snapshotIndex = this.#store.firstIndex() - 1;
-    if (snapshotIndex <= this.#machine.appliedIndex) return this.#machine.appliedIndex;
-    this.#installSnapshot(this.#store.snapshot());
-    return snapshotIndex;
+    const applied = this.#machine.appliedIndex;
+    if (applied + 1 >= this.#store.firstIndex()) return applied;
+    const snapshot = this.#store.snapshot();
+    assert(snapshot.metadata.index + 1 >= this.#store.firstIndex(), 'the snapshot covers the compacted log');
+    this.#installSnapshot(snapshot);
+    return snapshot.metadata.index;
   }
 
   /** This member's id. */
@@ -225,6 +261,19 @@ export class RaftNode {
   transferLeadership(transferee: NodeId): void {
     if (this.#stopped) return;
     this.#raw.transferLeader(transferee);
+    this.#kick();
+  }
+
+  /** Tells the core that `peer` could not be reached, so the leader probes it again gently. */
+  reportUnreachable(peer: NodeId): void {
+    if (this.#stopped) return;
+    this.#raw.reportUnreachable(peer);
+  }
+
+  /** Tells the core how sending a snapshot to `peer` ended (etcd's ReportSnapshot). */
+  reportSnapshot(peer: NodeId, outcome: 'finish' | 'failure'): void {
+    if (this.#stopped) return;
+    this.#raw.reportSnapshot(peer, outcome);
     this.#kick();
   }
 
@@ -309,9 +358,12 @@ export class RaftNode {
     return this.#draining;
   }
 
-  /** Resolves when no Ready is being handled and none is pending (for tests and shutdown). */
+  /** Resolves when no Ready is being handled or snapshot taken (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.#draining) await this.#drainDone;
+    while (this.#draining || this.#snapshotting) {
+      await this.#drainDone;
+      await this.#snapshotDone;
+    }
   }
 
   /**
@@ -352,6 +404,9 @@ export class RaftNode {
     this.#drainDone = this.#drain().then(
       () => {
         this.#draining = false;
+        // A proposal or read that arrived after the loop last looked, but before this
+        // continuation ran, found `#draining` set and did not start a loop: look again.
+        this.#kick();
       },
       (error: unknown) => {
         this.#draining = false;
@@ -370,6 +425,9 @@ export class RaftNode {
       const ready = this.#raw.ready();
       await this.#handleReady(ready);
       this.#raw.advance(ready);
+      // After advance: the core has applied this Ready's membership changes, so its
+      // configuration is the one at the applied index.
+      this.#maybeSnapshot();
     }
   }
 
@@ -435,13 +493,61 @@ export class RaftNode {
   }
 
   /**
-   * Replaces the state machine with the snapshot's. The watch hub watched the old store: it is
-   * dropped, and the server must rebuild its watch streams over `stateMachine` (not built yet).
+   * Replaces the state machine with the snapshot's. Watchers carry on over the new store: the hub
+   * moves them to its unsynced group to catch up from the new history (or cancels those whose
+   * next revision was compacted away), as etcd does after restoring a snapshot.
    */
   #installSnapshot(snapshot: Snapshot): void {
     this.#machine = this.#restore(snapshot.data);
-    if (this.#watchHub !== null) mark('snapshot installed: watch hub dropped');
-    this.#watchHub = null;
+    this.#watchHub?.replaceStore(this.#machine.store);
+  }
+
+  /**
+   * Every `snapshotCount` applied entries: serializes the state machine at the applied index,
+   * records it as the log's snapshot, then compacts the log to `snapshotCatchUpEntries` behind it.
+   * Runs beside the loop (one at a time); the state is captured synchronously, so later applies
+   * do not leak into it. A snapshot too large for the store is skipped, and the log kept.
+   */
+  #maybeSnapshot(): void {
+    const index = this.#appliedIndex;
+    if (this.#snapshotting || index - this.#snapshotIndex < this.#snapshotCount) return;
+    const data = this.#machine.serialize();
+    if (data.length > snapshotDataBytesMax) {
+      mark('snapshot skipped: beyond snapshotDataBytesMax');
+      this.#snapshotIndex = index;
+      return;
+    }
+    const { voters, learners } = this.#raw.status().confState;
+    this.#snapshotting = true;
+    this.#snapshotDone = this.#snapshot(index, { voters, learners }, data).then(
+      () => {
+        this.#snapshotting = false;
+      },
+      (error: unknown) => {
+        this.#snapshotting = false;
+        this.#fail(error);
+      },
+    );
+  }
+
+  async #snapshot(index: number, confState: ConfState, data: Uint8Array): Promise<void> {
+    try {
+      await this.#store.createSnapshot(index, confState, data);
+    } catch (error) {
+      // A snapshot received from the leader meanwhile is newer; keep it.
+      if (!isSynodError(error, 'SYNOD_SNAPSHOT_OUT_OF_DATE')) throw error;
+      return;
+    }
+    this.#snapshotIndex = index;
+    mark('snapshot created');
+    const compactIndex = index - this.#snapshotCatchUpEntries;
+    if (compactIndex < this.#store.firstIndex()) return;
+    await this.#flushStateMachine();
+    try {
+      await this.#store.compact(compactIndex);
+    } catch (error) {
+      if (!isSynodError(error, 'SYNOD_LOG_COMPACTED')) throw error;
+    }
   }
 
   #fail(error: unknown): void {

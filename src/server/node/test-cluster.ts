@@ -11,7 +11,7 @@ import { KvStateMachine } from '../../kv/index.js';
 import type { Message, NodeId } from '../../raft/index.js';
 import { RaftLogStore } from '../../storage/index.js';
 import { deferred, type Deferred } from './deferred.js';
-import { RaftNode, type Transport } from './raft-node.js';
+import { RaftNode, type RaftNodeOptions, type Transport } from './raft-node.js';
 
 /** Routes messages between members in memory; messages to stopped members are dropped. */
 export class MemoryNetwork {
@@ -64,6 +64,9 @@ export class MemoryNetwork {
   }
 }
 
+/** Node options every member of a test cluster gets. */
+export type TestClusterOptions = Pick<RaftNodeOptions, 'snapshotCount' | 'snapshotCatchUpEntries'>;
+
 /** One member's parts. */
 export interface Member {
   readonly id: NodeId;
@@ -77,17 +80,19 @@ export class TestCluster {
   readonly network = new MemoryNetwork();
   readonly members = new Map<NodeId, Member>();
   readonly #voters: NodeId[];
+  readonly #options: TestClusterOptions;
   #root = '';
   #incarnation = 0;
 
-  private constructor(voters: NodeId[]) {
+  private constructor(voters: NodeId[], options: TestClusterOptions) {
     this.#voters = voters;
+    this.#options = options;
   }
 
   /** Creates and starts members `1..size` in a fresh temp directory. */
-  static async start(size: number): Promise<TestCluster> {
+  static async start(size: number, options: TestClusterOptions = {}): Promise<TestCluster> {
     const voters = Array.from({ length: size }, (_, i) => i + 1);
-    const cluster = new TestCluster(voters);
+    const cluster = new TestCluster(voters, options);
     cluster.#root = await mkdtemp(join(tmpdir(), 'synod-raft-node-'));
     for (const id of voters) await cluster.restart(id);
     return cluster;
@@ -115,6 +120,7 @@ export class TestCluster {
       tickIntervalMs: 100,
       electionTicks: 10,
       ticker: 'manual',
+      ...this.#options,
     });
     const member = { id, directory, store, node };
     this.members.set(id, member);
