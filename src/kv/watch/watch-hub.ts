@@ -50,7 +50,8 @@ interface WatchStream {
 
 /** The watch hub over one store. Not reentrant; one caller drives it with the state machine. */
 export class WatchHub {
-  readonly #store: MvccStore;
+  /** The state machine's store; swapped by `replaceStore` when a snapshot is installed. */
+  #store: MvccStore;
   readonly #limits: WatchHubLimits;
   /** The last revision `notify` delivered; history is read up to here. */
   #revision: number;
@@ -173,6 +174,33 @@ export class WatchHub {
   }
 
   /**
+   * Moves the hub onto `store`, which replaced the state machine's store when a Raft snapshot was
+   * installed (etcd's watchableStore.Restore). The new store is at or past the hub's revision,
+   * since a snapshot only moves a member forward. Every watcher keeps its next revision and
+   * re-reads what it missed from the new store's history as an unsynced watcher; one whose next
+   * revision is below the new compaction point will be canceled with `compactRevision` after
+   * what it buffered (etcd's chooseAll on a restored watcher). A watcher waiting for a start
+   * revision still ahead of the new store stays synced: there is nothing for it to read.
+   */
+  replaceStore(store: MvccStore): void {
+    assert(store !== this.#store, 'replaceStore: the same store');
+    assert(store.currentRevision >= this.#revision, 'replaceStore: a snapshot moved backwards');
+    this.#store = store;
+    this.#revision = store.currentRevision;
+    const compactRevision = store.compactRevision;
+    for (const stream of this.#streams.values()) {
+      for (const watcher of stream.watchers.values()) {
+        this.#restoreWatcher(watcher, compactRevision);
+      }
+    }
+    // Invariant: the synced group is exactly the synced watchers, all at the new revision.
+    for (const watcher of this.#synced) {
+      assert(watcher.synced && watcher.nextRevision === this.#revision + 1,
+        'replaceStore: synced watcher not at the new revision');
+    }
+  }
+
+  /**
    * Periodic progress (etcd's progress_notify): for each `progressNotify` watcher that is synced
    * with an empty buffer and delivered nothing since the last call, queues an empty response with
    * its own watch ID and the current revision. The server calls this every progress interval
@@ -267,6 +295,26 @@ export class WatchHub {
     watcher.nextRevision = this.#revision + 1;
     watcher.synced = true;
     this.#synced.add(watcher);
+  }
+
+  /** One watcher's move onto the new store (see `replaceStore`). */
+  #restoreWatcher(watcher: Watcher, compactRevision: number): void {
+    if (watcher.compactRevision !== 0) return;
+    // A synced watcher delivered everything below its next revision; a victim has its own.
+    // Neither needs revisions below its start.
+    const needed = Math.max(watcher.nextRevision, watcher.spec.minRevision);
+    if (needed > this.#revision) {
+      assert(watcher.synced, 'replaceStore: an unsynced watcher ahead of the hub');
+      watcher.nextRevision = this.#revision + 1;
+      return;
+    }
+    watcher.synced = false;
+    watcher.nextRevision = needed;
+    this.#synced.delete(watcher);
+    if (needed < compactRevision) {
+      mark('watch: restored below compaction');
+      watcher.compactRevision = compactRevision;
+    }
   }
 
   #isSynced(stream: WatchStream): boolean {
