@@ -37,6 +37,19 @@ export const errorCodes = {
   SYNOD_LEASE_TTL_TOO_LARGE: 'etcdserver: too large lease TTL',
   SYNOD_LEASE_NOT_FOUND: 'etcdserver: requested lease not found',
   SYNOD_LEASE_EXISTS: 'etcdserver: lease already exists',
+  SYNOD_NO_SPACE: 'etcdserver: mvcc: database space exceeded',
+  SYNOD_CORRUPT_CLUSTER: 'etcdserver: corrupt cluster',
+  // Maintenance (src/server/api/maintenance-service.ts): etcd's exact texts, as above.
+  SYNOD_NOT_LEADER: 'etcdserver: not leader',
+  SYNOD_BAD_LEADER_TRANSFEREE: 'etcdserver: bad leader transferee',
+  SYNOD_LEADER_TRANSFER_TIMEOUT: 'etcdserver: request timed out, leader transfer took too long',
+  // Lock and Election (src/server/api/lock-service.ts, election-service.ts). The last three are
+  // etcd's exact recipe texts (client/v3/concurrency), which clients compare by string.
+  SYNOD_KEY_WAITERS_EXHAUSTED: 'too many Lock, Campaign and Observe calls are waiting on this node',
+  SYNOD_CALL_CANCELLED: 'the client cancelled the call while it waited',
+  SYNOD_LOCK_SESSION_EXPIRED: 'mutex: session is expired',
+  SYNOD_ELECTION_NOT_LEADER: 'election: not leader',
+  SYNOD_ELECTION_NO_LEADER: 'election: no leader',
 } as const;
 
 /** A stable error code. */

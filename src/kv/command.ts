@@ -8,6 +8,7 @@
 
 import { SynodError } from '../base/index.js';
 import { fromHex, toHex } from './bytes.js';
+import type { AlarmMember } from './mvcc-store.js';
 import type { DeleteRangeRequest, PutRequest, TxnRequest } from './types.js';
 
 /** A state-machine command. */
@@ -18,11 +19,40 @@ export type Command =
   | { readonly type: 'compact'; readonly revision: number }
   /** `id` 0n lets the state machine pick the next free ID deterministically. */
   | { readonly type: 'leaseGrant'; readonly id: bigint; readonly ttlSeconds: number }
-  | { readonly type: 'leaseRevoke'; readonly id: bigint };
+  | { readonly type: 'leaseRevoke'; readonly id: bigint }
+  /** etcd's Alarm ACTIVATE/DEACTIVATE; GET reads the store and is not proposed. */
+  | {
+    readonly type: 'alarm';
+    readonly action: 'activate' | 'deactivate';
+    readonly member: AlarmMember;
+  };
 
 const commandTypes = new Set<string>([
-  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke',
+  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'alarm',
 ]);
+
+/**
+ * Whether `command` can grow the database, so the NOSPACE alarm and the backend quota refuse it:
+ * a Put, a LeaseGrant, or a Txn holding a Put at any depth (etcd's capped applier lets read-only
+ * and delete-only txns through; it misses puts in nested txns, which are counted here).
+ */
+export function commandGrowsDatabase(command: Command): boolean {
+  switch (command.type) {
+    case 'put':
+    case 'leaseGrant':
+      return true;
+    case 'txn':
+      return txnHasPut(command.request);
+    default:
+      return false;
+  }
+}
+
+/** Whether either branch of `request`, or of a txn nested in it, holds a Put. */
+export function txnHasPut(request: TxnRequest): boolean {
+  const ops = [...(request.success ?? []), ...(request.failure ?? [])];
+  return ops.some((op) => 'requestPut' in op || ('requestTxn' in op && txnHasPut(op.requestTxn)));
+}
 
 /** Encodes `command` for a log entry. */
 export function encodeCommand(command: Command): Uint8Array {

@@ -8,6 +8,7 @@
 
 import { assert, SynodError } from '../base/index.js';
 import type { Backend, BackendWrite } from './backend.js';
+import { prefixEnd } from './bytes.js';
 import { ByteWriter } from './codec.js';
 import type { Lease, LeaseLimits } from './lease-table.js';
 import { defaultLeaseLimits } from './lease-table.js';
@@ -62,15 +63,45 @@ export interface LeaseTimeToLiveResponse {
   readonly keys: Uint8Array[];
 }
 
+/** etcd's `AlarmType` values that can be raised (NONE is the "every type" filter of GET). */
+export type AlarmType = 'NOSPACE' | 'CORRUPT';
+
+/** etcd's `AlarmMember`: alarm `alarm` raised by (or on behalf of) member `memberId`. */
+export interface AlarmMember {
+  /** A uint64 member ID; any value is accepted, as etcd's alarm store does. */
+  readonly memberId: bigint;
+  readonly alarm: AlarmType;
+}
+
+/** etcd's `AlarmResponse` minus the wire: the alarms the request touched or listed. */
+export interface AlarmResponse {
+  readonly header: ResponseHeader;
+  readonly alarms: AlarmMember[];
+}
+
+/**
+ * Alarms live in the `meta` bucket under `alarm/` + member ID (u64) + type code (etcd's enum
+ * number), rather than in a bucket of their own, so snapshots and backends made before alarms
+ * existed read as "no alarms" without a format change.
+ */
+const alarmKeyPrefix = new TextEncoder().encode('alarm/');
+const alarmTypeCodes: Readonly<Record<AlarmType, number>> = Object.freeze({
+  NOSPACE: 1,
+  CORRUPT: 2,
+});
+
 /** The MVCC store. Not reentrant; one caller applies commands in log order. */
 export class MvccStore {
   readonly #state: MvccState;
   readonly #txnOpsMax: number;
   readonly #leaseLimits: LeaseLimits;
+  /** Raised alarms by `alarmMapKey`; mirrors the `alarm/` entries of the meta bucket. */
+  readonly #alarms: Map<string, AlarmMember>;
   #leaseIdNext: bigint;
 
   private constructor(state: MvccState, options: MvccStoreOptions, leaseIdNext: bigint) {
     this.#state = state;
+    this.#alarms = loadAlarms(state.backend);
     this.#txnOpsMax = options.txnOpsMax ?? txnOpsMaxDefault;
     this.#leaseLimits = options.leaseLimits ?? defaultLeaseLimits;
     this.#leaseIdNext = leaseIdNext;
@@ -248,6 +279,51 @@ export class MvccStore {
     return { header: { revision: this.#state.currentRevision }, leases: this.#state.leases.list() };
   }
 
+  /**
+   * etcd's Alarm GET: the raised alarms of type `alarm` (every type if unset), ordered by member
+   * ID, then type, so every replica answers alike (etcd's order follows Go map iteration).
+   */
+  alarms(alarm?: AlarmType): AlarmMember[] {
+    const listed = [...this.#alarms.values()]
+      .filter((raised) => alarm === undefined || raised.alarm === alarm);
+    return listed.sort((a, b) => {
+      if (a.memberId !== b.memberId) return a.memberId < b.memberId ? -1 : 1;
+      return alarmTypeCodes[a.alarm] - alarmTypeCodes[b.alarm];
+    });
+  }
+
+  /** Whether any member has raised `alarm`. */
+  hasAlarm(alarm: AlarmType): boolean {
+    for (const raised of this.#alarms.values()) if (raised.alarm === alarm) return true;
+    return false;
+  }
+
+  /**
+   * etcd's Alarm ACTIVATE. Like etcd 3.4 it answers the alarm even when it was already raised;
+   * raising it again writes nothing. The revision does not change: alarms are not keys.
+   */
+  alarmActivate(member: AlarmMember): AlarmResponse {
+    checkAlarmMember(member);
+    const mapKey = alarmMapKey(member);
+    if (!this.#alarms.has(mapKey)) {
+      const value = Uint8Array.of(alarmTypeCodes[member.alarm]);
+      commitWrites(this.#state, [{ bucket: 'meta', key: alarmKey(member), value }]);
+      this.#alarms.set(mapKey, { memberId: member.memberId, alarm: member.alarm });
+    }
+    return { header: { revision: this.#state.currentRevision }, alarms: [member] };
+  }
+
+  /** etcd's Alarm DEACTIVATE: answers the alarm if it was raised, nothing otherwise. */
+  alarmDeactivate(member: AlarmMember): AlarmResponse {
+    checkAlarmMember(member);
+    const header = { revision: this.#state.currentRevision };
+    const mapKey = alarmMapKey(member);
+    if (!this.#alarms.has(mapKey)) return { header, alarms: [] };
+    commitWrites(this.#state, [{ bucket: 'meta', key: alarmKey(member) }]);
+    this.#alarms.delete(mapKey);
+    return { header, alarms: [member] };
+  }
+
   #freeLeaseId(): bigint {
     while (this.#state.leases.has(this.#leaseIdNext)) this.#leaseIdNext++;
     const id = this.#leaseIdNext;
@@ -264,4 +340,41 @@ export function leaseKey(id: bigint): Uint8Array {
 
 function u64Bytes(value: number): Uint8Array {
   return new ByteWriter().u64(value).finish();
+}
+
+function checkAlarmMember(member: AlarmMember): void {
+  assert(BigInt.asUintN(64, member.memberId) === member.memberId, 'alarm member ID is a uint64');
+  assert(alarmTypeCodes[member.alarm] !== undefined, 'alarm type is NOSPACE or CORRUPT');
+}
+
+function alarmMapKey(member: AlarmMember): string {
+  return `${member.memberId}/${member.alarm}`;
+}
+
+function alarmKey(member: AlarmMember): Uint8Array {
+  const key = new Uint8Array(alarmKeyPrefix.length + 9);
+  key.set(alarmKeyPrefix);
+  const view = new DataView(key.buffer);
+  view.setBigUint64(alarmKeyPrefix.length, member.memberId);
+  view.setUint8(alarmKeyPrefix.length + 8, alarmTypeCodes[member.alarm]);
+  return key;
+}
+
+/** The alarms recorded in `backend`; an entry that is not one `alarmKey` wrote is corrupt. */
+function loadAlarms(backend: Backend): Map<string, AlarmMember> {
+  const alarms = new Map<string, AlarmMember>();
+  const end = prefixEnd(alarmKeyPrefix);
+  for (const entry of backend.scan('meta', { start: alarmKeyPrefix, end })) {
+    const key = entry.key;
+    const code = key.length === alarmKeyPrefix.length + 9 ? key[key.length - 1] : undefined;
+    const alarm = (Object.keys(alarmTypeCodes) as AlarmType[])
+      .find((type) => alarmTypeCodes[type] === code);
+    if (alarm === undefined) {
+      throw new SynodError('SYNOD_STORAGE_CORRUPT', 'kv: malformed alarm entry in meta bucket');
+    }
+    const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+    const member = { memberId: view.getBigUint64(alarmKeyPrefix.length), alarm };
+    alarms.set(alarmMapKey(member), member);
+  }
+  return alarms;
 }

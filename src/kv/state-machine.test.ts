@@ -3,7 +3,8 @@ import { AssertionFailure, isSynodError } from '../base/index.js';
 import { utf8, utf8Text } from './bytes.js';
 import { decodeCommand, encodeCommand, type Command } from './command.js';
 import { MemoryBackend } from './memory-backend.js';
-import { KvStateMachine } from './state-machine.js';
+import type { AlarmMember } from './mvcc-store.js';
+import { KvStateMachine, type ApplyResult } from './state-machine.js';
 
 const all = { key: new Uint8Array([0]), rangeEnd: new Uint8Array([0]) };
 
@@ -95,5 +96,97 @@ describe('KvStateMachine', () => {
     for (const command of commands) expect(decodeCommand(encodeCommand(command))).toEqual(command);
     expect(() => decodeCommand(utf8('{"type":"nope"}'))).toThrow(/unknown type/);
     expect(() => decodeCommand(utf8('{'))).toThrow(/kv command/);
+  });
+});
+
+describe('KvStateMachine alarms', () => {
+  const nospace = { memberId: 0xfeed_beef_0000_0001n, alarm: 'NOSPACE' } as const;
+  const corrupt = { memberId: 7n, alarm: 'CORRUPT' } as const;
+  const activate = (member: AlarmMember): Command =>
+    ({ type: 'alarm', action: 'activate', member });
+  const deactivate = (member: AlarmMember): Command =>
+    ({ type: 'alarm', action: 'deactivate', member });
+  const errorCode = (outcome: ApplyResult) => (outcome.ok ? 'ok' : outcome.error.code);
+  const put = (key: string): Command =>
+    ({ type: 'put', request: { key: utf8(key), value: utf8('v') } });
+
+  it('answers ACTIVATE with the alarm even when raised, DEACTIVATE only when raised', () => {
+    const machine = build();
+    const revision = machine.store.currentRevision;
+    const first = machine.apply(activate(nospace));
+    expect(first).toMatchObject({ ok: true, result: { response: { alarms: [nospace] } } });
+    expect(machine.apply(activate(nospace))).toEqual(first);
+    expect(machine.store.alarms()).toEqual([nospace]);
+    expect(machine.store.currentRevision).toBe(revision);
+    const cleared = machine.apply(deactivate(nospace));
+    expect(cleared).toMatchObject({ ok: true, result: { response: { alarms: [nospace] } } });
+    expect(machine.apply(deactivate(nospace)))
+      .toMatchObject({ ok: true, result: { response: { alarms: [] } } });
+    expect(machine.store.alarms()).toEqual([]);
+  });
+
+  it('under NOSPACE refuses what grows the database; deletes and compaction pass', () => {
+    const machine = build();
+    machine.apply(activate(nospace));
+    const before = machine.serialize();
+    expect(errorCode(machine.apply(put('x')))).toBe('SYNOD_NO_SPACE');
+    expect(errorCode(machine.apply({ type: 'leaseGrant', id: 0n, ttlSeconds: 5 })))
+      .toBe('SYNOD_NO_SPACE');
+    const putY = { requestPut: { key: utf8('y'), value: utf8('') } };
+    const nestedPut: Command = {
+      type: 'txn', request: { failure: [{ requestTxn: { success: [putY] } }] },
+    };
+    expect(errorCode(machine.apply(nestedPut))).toBe('SYNOD_NO_SPACE');
+    expect(machine.serialize()).toEqual(before);
+    const outcome = machine.apply(put('x'));
+    expect(!outcome.ok && outcome.error.message).toBe('etcdserver: mvcc: database space exceeded');
+    const deleteOnly: Command = {
+      type: 'txn', request: { success: [{ requestDeleteRange: { key: utf8('c') } }] },
+    };
+    expect(errorCode(machine.apply(deleteOnly))).toBe('ok');
+    const deleteA: Command = { type: 'deleteRange', request: { key: utf8('a') } };
+    expect(errorCode(machine.apply(deleteA))).toBe('ok');
+    expect(errorCode(machine.apply({ type: 'compact', revision: 5 }))).toBe('ok');
+    expect(errorCode(machine.apply({ type: 'leaseRevoke', id: 1n }))).toBe('ok');
+    machine.apply(deactivate(nospace));
+    expect(errorCode(machine.apply(put('x')))).toBe('ok');
+  });
+
+  it('under CORRUPT refuses every write', () => {
+    const machine = build();
+    machine.apply(activate(corrupt));
+    expect(errorCode(machine.apply({ type: 'deleteRange', request: { key: utf8('a') } })))
+      .toBe('SYNOD_CORRUPT_CLUSTER');
+    expect(errorCode(machine.apply({ type: 'compact', revision: 5 })))
+      .toBe('SYNOD_CORRUPT_CLUSTER');
+    expect(errorCode(machine.apply(activate(nospace)))).toBe('ok');
+    expect(machine.store.alarms('CORRUPT')).toEqual([corrupt]);
+    expect(machine.store.alarms()).toEqual([corrupt, nospace]);
+  });
+
+  it('keeps alarms across reopen and snapshots; snapshots from before alarms have none', () => {
+    const backend = new MemoryBackend();
+    const machine = KvStateMachine.open({ backend });
+    expect(KvStateMachine.restore(machine.serialize()).store.alarms()).toEqual([]);
+    machine.apply(activate(nospace), { raftIndex: 1 });
+    machine.apply(activate(corrupt), { raftIndex: 2 });
+    expect(KvStateMachine.open({ backend }).store.alarms()).toEqual([corrupt, nospace]);
+    const restored = KvStateMachine.restore(machine.serialize());
+    expect(restored.store.alarms()).toEqual([corrupt, nospace]);
+    expect(restored.appliedIndex).toBe(2);
+    restored.apply(deactivate(corrupt));
+    expect(restored.store.hasAlarm('CORRUPT')).toBe(false);
+    expect(restored.store.hasAlarm('NOSPACE')).toBe(true);
+  });
+
+  it('encodes alarm commands with uint64 member IDs intact', () => {
+    const member: AlarmMember = { memberId: 0xffff_ffff_ffff_fff0n, alarm: 'NOSPACE' };
+    expect(decodeCommand(encodeCommand(activate(member)))).toEqual(activate(member));
+  });
+
+  it('refuses to open a backend holding a malformed alarm entry', () => {
+    const backend = new MemoryBackend();
+    backend.commit([{ bucket: 'meta', key: utf8('alarm/x'), value: Uint8Array.of(1) }]);
+    expect(() => KvStateMachine.open({ backend })).toThrow(/malformed alarm entry/);
   });
 });

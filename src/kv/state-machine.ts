@@ -2,14 +2,14 @@
  * The KV state machine Raft drives: `apply(command)` runs one committed command to completion and
  * returns its response and events, or the expected error it met (an error is an outcome the client
  * sees, applied identically on every replica; the store is unchanged by it). Assertion failures are
- * bugs and propagate. `serialize` and `restore` move the whole state for Raft snapshots.
+ * bugs and propagate. `serialize` and `restore` move the whole state for Raft snapshots, raised
+ * alarms included (they are entries of the meta bucket).
  */
 
-import { isSynodError } from '../base/index.js';
-import type { SynodError } from '../base/index.js';
-import type { Command } from './command.js';
+import { isSynodError, SynodError } from '../base/index.js';
+import { commandGrowsDatabase, type Command } from './command.js';
 import { MemoryBackend } from './memory-backend.js';
-import type { LeaseGrantResponse, MvccStoreOptions } from './mvcc-store.js';
+import type { AlarmResponse, LeaseGrantResponse, MvccStoreOptions } from './mvcc-store.js';
 import { MvccStore } from './mvcc-store.js';
 import { restoreBackend, serializeBackend } from './snapshot.js';
 import type {
@@ -23,7 +23,8 @@ export type CommandResponse =
   | { readonly type: 'txn'; readonly response: TxnResponse }
   | { readonly type: 'compact'; readonly response: { readonly header: ResponseHeader } }
   | { readonly type: 'leaseGrant'; readonly response: LeaseGrantResponse }
-  | { readonly type: 'leaseRevoke'; readonly response: { readonly header: ResponseHeader } };
+  | { readonly type: 'leaseRevoke'; readonly response: { readonly header: ResponseHeader } }
+  | { readonly type: 'alarm'; readonly response: AlarmResponse };
 
 /** The outcome of applying one command. Events are empty on error. */
 export type ApplyResult =
@@ -81,8 +82,23 @@ export class KvStateMachine {
     return result;
   }
 
+  /**
+   * etcd's alarm appliers (applierV3Corrupt, applierV3Capped): while CORRUPT is raised every write
+   * fails; while NOSPACE is raised whatever can grow the database fails. Alarms are replicated
+   * state, so every replica refuses the same entries. Alarm commands always pass, or no alarm
+   * could ever be cleared.
+   */
+  #checkAlarms(command: Command): void {
+    if (command.type === 'alarm') return;
+    if (this.store.hasAlarm('CORRUPT')) throw new SynodError('SYNOD_CORRUPT_CLUSTER');
+    if (this.store.hasAlarm('NOSPACE') && commandGrowsDatabase(command)) {
+      throw new SynodError('SYNOD_NO_SPACE');
+    }
+  }
+
   #dispatch(command: Command): ApplyResult {
     const store = this.store;
+    this.#checkAlarms(command);
     switch (command.type) {
       case 'put': {
         const { response, events } = store.put(command.request);
@@ -107,6 +123,12 @@ export class KvStateMachine {
       case 'leaseRevoke': {
         const { response, events } = store.leaseRevoke(command.id);
         return { ok: true, result: { type: 'leaseRevoke', response }, events };
+      }
+      case 'alarm': {
+        const response = command.action === 'activate'
+          ? store.alarmActivate(command.member)
+          : store.alarmDeactivate(command.member);
+        return { ok: true, result: { type: 'alarm', response }, events: [] };
       }
     }
   }

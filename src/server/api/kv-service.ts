@@ -5,6 +5,8 @@
  *   member's state machine; `serializable` reads the local state machine at once.
  * - Put, DeleteRange, Txn and Compact are proposed through Raft. Each request is checked before it
  *   is proposed (key present, txn shape, size), so a malformed command never reaches the log.
+ * - A Put, or a Txn holding a Put, first asks the optional `quota` (quota.ts), as etcd's
+ *   quotaKVServer does, so a full backend refuses it before it reaches the log.
  * - Errors leave as etcd's status and exact message (status.ts). An `AssertionFailure` answers the
  *   call with INTERNAL and is then handed to `onFatal`, which by default crashes the process.
  */
@@ -15,6 +17,8 @@ import {
   checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, txnOpsMaxDefault,
   type Command, type CommandResponse,
 } from '../../kv/index.js';
+// Deep import: src/kv/index.ts is outside this change; re-export from there when integrating.
+import { txnHasPut } from '../../kv/command.js';
 import { maxRequestBytesDefault } from '../flags.js';
 import type { RaftNode } from '../node/raft-node.js';
 import {
@@ -47,6 +51,11 @@ export interface KvServiceOptions {
   readonly txnOpsMax?: number;
   /** Receives an `AssertionFailure` met while serving. Default: rethrow asynchronously (crash). */
   readonly onFatal?: (error: unknown) => void;
+  /**
+   * Asked with the encoded request's size before a Put or a Txn holding a Put is proposed
+   * (etcd's quotaKVServer; `createQuota` in quota.ts). Default: no quota.
+   */
+  readonly quota?: { check(requestBytes: number): Promise<void> };
 }
 
 interface KvServiceConfig {
@@ -57,6 +66,7 @@ interface KvServiceConfig {
   readonly maxRequestBytes: number;
   readonly txnOpsMax: number;
   readonly onFatal: (error: unknown) => void;
+  readonly quota: { check(requestBytes: number): Promise<void> } | undefined;
 }
 
 /** The KV implementation for `server.addService(proto.services.KV, …)`. */
@@ -94,6 +104,7 @@ function validateOptions(options: KvServiceOptions): KvServiceConfig {
     maxRequestBytes,
     txnOpsMax,
     onFatal: options.onFatal ?? rethrowLater,
+    quota: options.quota,
   });
 }
 
@@ -104,13 +115,16 @@ function kvHandlers(config: KvServiceConfig) {
     memberId: config.memberId,
     raftTerm: node.term,
   });
-  const guardSize = (method: string, wire: unknown): void => {
+  /** Refuses a request above `maxRequestBytes`; returns its encoded size. */
+  const guardSize = (method: string, wire: unknown): number => {
     const serialize = config.definition[method]?.requestSerialize;
     assert(serialize !== undefined, `KV.${method} has no serializer`);
     // etcd bounds the marshalled raft request; the client's message is that within a few bytes.
-    if (serialize(wire).length > config.maxRequestBytes) {
+    const requestBytes = serialize(wire).length;
+    if (requestBytes > config.maxRequestBytes) {
       throw new ApiStatusError(requestTooLargeStatus);
     }
+    return requestBytes;
   };
   const apply = async <T extends CommandResponse['type']>(
     command: Command & { type: T },
@@ -131,7 +145,9 @@ function kvHandlers(config: KvServiceConfig) {
     async put(wire: WirePutRequest): Promise<object> {
       const request = decodePutRequest(wire);
       checkPutRequest(request);
-      guardSize('Put', wire);
+      // Measured outside `quota?.` so that the size bound holds without a quota as well.
+      const requestBytes = guardSize('Put', wire);
+      await config.quota?.check(requestBytes);
       const { response } = await apply({ type: 'put', request });
       return encodePutResponse(header(), response);
     },
@@ -145,7 +161,9 @@ function kvHandlers(config: KvServiceConfig) {
     async txn(wire: WireTxnRequest): Promise<object> {
       const request = decodeTxnRequest(wire);
       checkTxnRequest(request, config.txnOpsMax);
-      guardSize('Txn', wire);
+      const requestBytes = guardSize('Txn', wire);
+      // As etcd's capped applier, read-only and delete-only txns pass a full backend.
+      if (txnHasPut(request)) await config.quota?.check(requestBytes);
       const { response } = await apply({ type: 'txn', request });
       return encodeTxnResponse(header(), response);
     },

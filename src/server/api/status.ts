@@ -59,7 +59,27 @@ export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Ob
     GrpcStatus.FAILED_PRECONDITION,
     'etcdserver: lease already exists',
   ),
+  SYNOD_NO_SPACE: etcdStatus(
+    GrpcStatus.RESOURCE_EXHAUSTED,
+    'etcdserver: mvcc: database space exceeded',
+  ),
+  SYNOD_CORRUPT_CLUSTER: etcdStatus(GrpcStatus.DATA_LOSS, 'etcdserver: corrupt cluster'),
+  SYNOD_NOT_LEADER: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: not leader'),
+  SYNOD_BAD_LEADER_TRANSFEREE: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: bad leader transferee',
+  ),
+  SYNOD_LEADER_TRANSFER_TIMEOUT: etcdStatus(
+    GrpcStatus.UNAVAILABLE,
+    'etcdserver: request timed out, leader transfer took too long',
+  ),
 });
+
+/** etcd's ErrGRPCTooManyRequests, for a server-side bound a client reached (not a SynodError). */
+export const tooManyRequestsStatus: EtcdStatus = etcdStatus(
+  GrpcStatus.RESOURCE_EXHAUSTED,
+  tooManyRequests,
+);
 
 /** etcd's ErrGRPCRequestTooLarge: the request exceeds `maxRequestBytes`. */
 export const requestTooLargeStatus: EtcdStatus = etcdStatus(
