@@ -10,11 +10,8 @@ import { AssertionFailure, isSynodError } from '../base/index.js';
 import { parseServerFlags } from '../server/flags.js';
 import { startServer, type ServiceRegistrar } from '../server/server.js';
 import { createGrpcServer } from '../server/api/grpc-server.js';
-import { createClusterService } from '../server/api/cluster-service.js';
-import { mvccBackendBytes } from '../server/api/db-size.js';
-import { createKvService } from '../server/api/kv-service.js';
-import { createMaintenanceService } from '../server/api/maintenance-service.js';
 import { loadEtcdProto } from '../server/grpc/proto.js';
+import { etcdServices } from '../server/services.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod --version';
@@ -34,32 +31,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const config = parseServerFlags(rest, process.env);
   for (const flag of config.ignoredFlags) logger.warn({ flag }, `--${flag} is accepted for etcd compatibility and ignored`);
   const proto = loadEtcdProto();
-  const registerServices: ServiceRegistrar = (grpc, member) => {
-    const kv = createKvService({
-      node: member.node,
-      definition: proto.services.KV,
-      clusterId: member.identity.clusterId,
-      memberId: member.identity.memberId,
-      maxRequestBytes: config.maxRequestBytes,
-      txnOpsMax: config.maxTxnOps,
-    });
-    grpc.addService(proto.services.KV, kv);
-    const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
-    grpc.addService(proto.services.Cluster, createClusterService({
-      node: member.node,
-      ...ids,
-      member: {
-        name: config.name,
-        peerUrls: config.initialAdvertisePeerUrls,
-        clientUrls: config.advertiseClientUrls,
-      },
-    }));
-    grpc.addService(proto.services.Maintenance, createMaintenanceService({
-      node: member.node,
-      ...ids,
-      dbSizeBytes: () => mvccBackendBytes(config.dataDir),
-    }));
-  };
+  const registerServices: ServiceRegistrar = etcdServices(proto);
   const server = await startServer({
     config,
     logger,

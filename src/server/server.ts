@@ -1,6 +1,7 @@
 /**
- * A Synod member: the stores under `--data-dir`, the Raft driver, the client port serving the etcd
- * v3 gRPC API, and the HTTP endpoints on `--listen-metrics-urls`. `startServer` returns once the
+ * A Synod member: the stores under `--data-dir`, the Raft driver, the peer transport on
+ * `--listen-peer-urls` (when the cluster has other members), the client port serving the etcd v3
+ * gRPC API, and the HTTP endpoints on `--listen-metrics-urls`. `startServer` returns once the
  * ports listen; `close` shuts down in the reverse order, waiting for the in-flight Ready to be
  * persisted.
  *
@@ -20,8 +21,24 @@ import { LmdbKvBackend, RaftLogStore } from '../storage/index.js';
 import { bindInsecure, shutdownServer } from './api/grpc-server.js';
 import type { ServerConfig } from './flags.js';
 import { createHttpEndpoints } from './http-endpoints.js';
+import { clusterLayoutOf, peerAddressOf, type ClusterLayout } from './cluster-layout.js';
 import { identityOf, type MemberIdentity } from './member-identity.js';
 import { RaftNode, intervalTickScheduler } from './node/raft-node.js';
+import { PeerTransport } from './peer/peer-transport.js';
+import {
+  LeaseKeeper, leaseLeaderOverPeers, serveForwardedLeaseRequests, serveLeaseRequestsToPeers,
+  type LeaseLeaderClient,
+} from './lease/index.js';
+
+/**
+ * Replaces the MVCC backend's contents with a Raft snapshot's. Clearing and restoring are two
+ * transactions: a crash between them leaves an empty backend whose applied index (0) is behind
+ * the stored snapshot, so the next start installs the snapshot again.
+ */
+function restoreInto(backend: LmdbKvBackend, data: Uint8Array, config: ServerConfig): KvStateMachine {
+  backend.clear();
+  return KvStateMachine.restore(data, { backend, txnOpsMax: config.maxTxnOps });
+}
 
 /** What registers the gRPC services on the server, given the running member. */
 export type ServiceRegistrar = (grpc: GrpcServer, member: RunningMember) => void;
@@ -31,6 +48,14 @@ export interface RunningMember {
   readonly config: ServerConfig;
   readonly identity: MemberIdentity;
   readonly node: RaftNode;
+  /** Every member's ids and addresses, from `--initial-cluster`. */
+  readonly layout: ClusterLayout;
+  /** Messages and forwarded requests to the other members. */
+  readonly transport: PeerTransport;
+  /** Lease deadlines and expiry while this member leads. */
+  readonly leaseKeeper: LeaseKeeper;
+  /** Lease requests only the leader answers, forwarded to it. */
+  readonly leaseLeader: LeaseLeaderClient;
 }
 
 /** A started server. */
@@ -49,13 +74,8 @@ export async function startServer(options: {
   synodVersion: string;
 }): Promise<RunningServer> {
   const { config, logger } = options;
-  if (config.initialCluster.length > 1) {
-    throw new SynodError(
-      'SYNOD_INVALID_CONFIG',
-      'a multi-member --initial-cluster needs the peer transport, which this build does not have yet; start a single member',
-    );
-  }
-  for (const url of [...config.listenClientUrls, ...config.listenMetricsUrls]) {
+  const layout = clusterLayoutOf(config);
+  for (const url of [...config.listenClientUrls, ...config.listenMetricsUrls, ...config.listenPeerUrls]) {
     if (url.protocol !== 'http:') {
       // Serving an https:// URL without TLS would silently downgrade what the operator asked for.
       throw new SynodError('SYNOD_INVALID_CONFIG', `${url.href}: only http:// URLs are served until TLS support lands`);
@@ -63,26 +83,65 @@ export async function startServer(options: {
   }
   const identity = identityOf(config);
   await mkdir(config.dataDir, { recursive: true });
-  const store = await RaftLogStore.open({ path: join(config.dataDir, 'raft'), bootstrapConfState: { voters: [1], learners: [] } });
+  const voters = layout.members.map((member) => member.raftId);
+  const store = await RaftLogStore.open({ path: join(config.dataDir, 'raft'), bootstrapConfState: { voters, learners: [] } });
+  if (store.openReport.created && config.initialClusterState === 'existing') {
+    await store.close();
+    throw new SynodError(
+      'SYNOD_INVALID_CONFIG',
+      '--initial-cluster-state existing: joining a running cluster (member add) is not supported yet; bootstrap every member with "new"',
+    );
+  }
   if (store.openReport.truncatedFrom !== null) {
     logger.warn({ truncatedFrom: store.openReport.truncatedFrom }, 'raft log: corrupt tail truncated');
   }
   const backend = LmdbKvBackend.open({ path: join(config.dataDir, 'kv') });
   const stateMachine = KvStateMachine.open({ backend, txnOpsMax: config.maxTxnOps });
-  const node = new RaftNode({
-    id: 1,
+  let node: RaftNode | null = null;
+  const transport = new PeerTransport({
+    selfId: layout.self.raftId,
+    clusterId: identity.clusterId,
+    peers: new Map(layout.members
+      .filter((member) => member !== layout.self)
+      .map((member) => [member.raftId, peerAddressOf(member.peerUrls[0]!)])),
+    onMessages: (messages) => {
+      for (const message of messages) node?.receive(message);
+    },
+    onUnreachable: (peer) => node?.reportUnreachable(peer),
+    onSnapshotStatus: (peer, outcome) => node?.reportSnapshot(peer, outcome),
+    logger,
+  });
+  const peerPorts: number[] = [];
+  if (layout.members.length > 1) {
+    for (const url of config.listenPeerUrls) {
+      const { host, port } = peerAddressOf(url);
+      peerPorts.push(await transport.listen(host, port));
+    }
+  }
+  node = new RaftNode({
+    id: layout.self.raftId,
     store,
     stateMachine,
     watchHub: new WatchHub(stateMachine.store),
-    transport: { send: () => undefined }, // A single member has no peers to send to.
+    transport,
     random: new SeededRandom(randomInt(0x7fffffff)),
     tickIntervalMs: config.heartbeatIntervalMs,
     electionTicks: Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs),
     ticker: intervalTickScheduler,
+    restoreStateMachine: (data) => restoreInto(backend, data, config),
+    snapshotCount: config.snapshotCount,
+    flushStateMachine: () => backend.flush(),
   });
   node.start();
-  node.campaign(); // A single voter wins at once; no need to wait out an election timeout.
-  const member: RunningMember = { config, identity, node };
+  // A single voter wins at once; no need to wait out an election timeout. A cluster elects by
+  // timeout, after pre-vote, so a restarting member never disrupts a healthy leader.
+  if (layout.members.length === 1) node.campaign();
+  const leaseKeeper = new LeaseKeeper({ node, electionTimeoutMs: config.electionTimeoutMs });
+  leaseKeeper.start();
+  serveLeaseRequestsToPeers(transport, serveForwardedLeaseRequests(leaseKeeper));
+  const leaderNode = node;
+  const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
+  const member: RunningMember = { config, identity, node, layout, transport, leaseKeeper, leaseLeader };
   options.registerServices(options.grpc, member);
   const clientPorts: number[] = [];
   for (const url of config.listenClientUrls) {
@@ -99,7 +158,11 @@ export async function startServer(options: {
     httpServers.push(http);
   }
   logger.info(
-    { name: config.name, dataDir: config.dataDir, clientPort, clientPorts, memberId: identity.memberId.toString(16) },
+    {
+      name: config.name, dataDir: config.dataDir, clientPort, clientPorts, peerPorts,
+      memberId: identity.memberId.toString(16), raftId: layout.self.raftId,
+      members: layout.members.length,
+    },
     'serving client requests',
   );
   return {
@@ -109,6 +172,8 @@ export async function startServer(options: {
       for (const http of httpServers) http.closeAllConnections();
       await Promise.all(httpServers.map((http) => new Promise<void>((resolve) => http.close(() => resolve()))));
       await shutdownServer(options.grpc);
+      leaseKeeper.stop();
+      await transport.close();
       await node.stop();
       await store.close();
       backend.close();

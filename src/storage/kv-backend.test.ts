@@ -176,6 +176,25 @@ describe('the MVCC store on LmdbKvBackend', () => {
       .toMatch(/^SYNOD_COMPACTED/);
     expect(reopened.serialize()).toEqual(reference.serialize());
   });
+
+  it('clear() empties every bucket, so a Raft snapshot restores into it', async () => {
+    const path = temporaryDirectory();
+    const backend = openBackend(path);
+    const machine = KvStateMachine.open({ backend });
+    const reference = KvStateMachine.open({ backend: new MemoryBackend() });
+    commands.forEach((command, offset) => {
+      machine.apply(command, { raftIndex: 10 + offset });
+      reference.apply(command, { raftIndex: 10 + offset });
+    });
+    const snapshot = reference.serialize();
+    machine.apply({ type: 'put', request: { key: utf8('later'), value: utf8('x') } }, { raftIndex: 99 });
+    backend.clear();
+    for (const bucket of bucketNames) expect([...backend.scan(bucket, { start: new Uint8Array(0) })]).toEqual([]);
+    const restored = KvStateMachine.restore(snapshot, { backend });
+    expect(restored.appliedIndex).toBe(reference.appliedIndex);
+    const reopened = KvStateMachine.open({ backend: await reopen(backend, path) });
+    expect(reopened.serialize()).toEqual(snapshot);
+  });
 });
 
 describe('checksums', () => {

@@ -177,6 +177,19 @@ export class LmdbKvBackend {
     }, this.#commitFlags);
   }
 
+  /**
+   * Removes every entry of every bucket in one transaction (before a Raft snapshot is restored
+   * into this backend). Committed with the backend's sync policy, like any other commit.
+   */
+  clear(): void {
+    this.#assertOpen();
+    this.#root.transactionSync(() => {
+      for (const database of this.#databases.values()) {
+        for (const key of [...database.getKeys()]) database.removeSync(key);
+      }
+    }, this.#commitFlags);
+  }
+
   /** Resolves once every commit made before the call is on disk (`mdb_env_sync`, forced). */
   flush(): Promise<void> {
     this.#assertOpen();

@@ -1,10 +1,10 @@
 /**
- * etcdserverpb.Cluster for a single member (etcd server/etcdserver/api/v3rpc/member.go).
+ * etcdserverpb.Cluster (etcd server/etcdserver/api/v3rpc/member.go).
  *
- * MemberList answers with this member alone, as configured by its flags. Membership changes
- * (MemberAdd, MemberRemove, MemberUpdate, MemberPromote) need the peer transport and Raft
- * configuration changes on the server side, which this build does not have yet, so they answer
- * UNIMPLEMENTED with a message saying so rather than pretend to succeed.
+ * MemberList answers with the members bootstrapped from `--initial-cluster` (member-directory.ts).
+ * Runtime membership changes (MemberAdd, MemberRemove, MemberUpdate, MemberPromote) need Raft
+ * configuration changes wired through the server, which this build does not have yet, so they
+ * answer UNIMPLEMENTED with a message saying so rather than pretend to succeed.
  *
  * Like etcd's cluster server, headers carry the ids and the raft term but no revision.
  */
@@ -13,13 +13,14 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { RaftNode } from '../node/raft-node.js';
 import { rethrowLater, unaryHandler, unimplemented, type FatalHandler } from './unary.js';
 
-/** This member as MemberList describes it. */
+/** A member as MemberList describes it. */
 export interface ClusterMemberDescription {
+  readonly memberId: bigint;
   /** etcd's --name. */
   readonly name: string;
   /** etcd's --initial-advertise-peer-urls. */
   readonly peerUrls: readonly URL[];
-  /** etcd's --advertise-client-urls. */
+  /** etcd's --advertise-client-urls; empty when not known (yet). */
   readonly clientUrls: readonly URL[];
 }
 
@@ -30,14 +31,15 @@ export interface ClusterServiceOptions {
   readonly clusterId: bigint;
   /** This member's id (in headers and as the member's ID); a stable non-zero uint64. */
   readonly memberId: bigint;
-  readonly member: ClusterMemberDescription;
+  /** Every member, this one included. */
+  readonly members: () => Promise<readonly ClusterMemberDescription[]>;
   /** Receives an `AssertionFailure` met while serving. Default: rethrow asynchronously (crash). */
   readonly onFatal?: FatalHandler;
 }
 
 const membershipUnimplemented =
-  'synod: membership changes are not implemented yet: they need the peer transport, which this ' +
-  'build does not have; this cluster has exactly one member';
+  'synod: runtime membership changes are not implemented yet; the members are those of ' +
+  '--initial-cluster';
 
 /**
  * A URL as etcd prints it: `scheme://host:port`, without the trailing slash WHATWG URLs add to
@@ -51,10 +53,10 @@ export function etcdUrlText(url: URL): string {
 
 /** The Cluster implementation for `server.addService(proto.services.Cluster, …)`. */
 export function createClusterService(options: ClusterServiceOptions): UntypedServiceImplementation {
-  const { node, clusterId, memberId, member } = options;
+  const { node, clusterId, memberId } = options;
   const onFatal = options.onFatal ?? rethrowLater;
-  const self = Object.freeze({
-    ID: memberId.toString(),
+  const wireOf = (member: ClusterMemberDescription) => ({
+    ID: member.memberId.toString(),
     name: member.name,
     peerURLs: member.peerUrls.map(etcdUrlText),
     clientURLs: member.clientUrls.map(etcdUrlText),
@@ -69,7 +71,9 @@ export function createClusterService(options: ClusterServiceOptions): UntypedSer
     throw unimplemented(membershipUnimplemented);
   };
   return {
-    MemberList: unaryHandler(onFatal, async () => ({ header: header(), members: [self] })),
+    MemberList: unaryHandler(onFatal, async () => ({
+      header: header(), members: (await options.members()).map(wireOf),
+    })),
     MemberAdd: unaryHandler(onFatal, refuse),
     MemberRemove: unaryHandler(onFatal, refuse),
     MemberUpdate: unaryHandler(onFatal, refuse),

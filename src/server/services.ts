@@ -1,0 +1,55 @@
+/**
+ * The etcd v3 services a member serves on its client port, wired to the running member: KV,
+ * Watch, Lease, Cluster, Maintenance, and the Lock and Election recipes. One place, so the
+ * command line and tests serve exactly the same API.
+ */
+
+import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { createClusterService } from './api/cluster-service.js';
+import { mvccBackendBytes } from './api/db-size.js';
+import { createKvService } from './api/kv-service.js';
+import { createLeaseService } from './api/lease-service.js';
+import { createMaintenanceService } from './api/maintenance-service.js';
+import { createNodeQuota } from './api/quota.js';
+import { createWatchService } from './api/watch-service.js';
+import { createElectionService } from './api/election-service.js';
+import { createLockService } from './api/lock-service.js';
+import { KeyWaiters } from './api/waiting-keys.js';
+import type { EtcdProto } from './grpc/proto.js';
+import { MemberDirectory } from './member-directory.js';
+import type { RunningMember } from './server.js';
+
+/** Returns the registrar `startServer` calls with the running member. */
+export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: RunningMember) => void {
+  return (grpc, member) => {
+    const { config, node, layout } = member;
+    const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
+    const dbSizeBytes = () => mvccBackendBytes(config.dataDir);
+    const quota = createNodeQuota({
+      node, memberId: ids.memberId, quotaBackendBytes: config.quotaBackendBytes, dbSizeBytes,
+    });
+    grpc.addService(proto.services.KV, createKvService({
+      node, definition: proto.services.KV, ...ids, quota,
+      maxRequestBytes: config.maxRequestBytes, txnOpsMax: config.maxTxnOps,
+    }));
+    grpc.addService(proto.services.Watch, createWatchService({ node, ...ids }));
+    grpc.addService(proto.services.Lease, createLeaseService({
+      node, keeper: member.leaseKeeper, forwardToLeader: member.leaseLeader, quota, ...ids,
+    }));
+    const directory = new MemberDirectory({
+      layout, selfClientUrls: config.advertiseClientUrls, transport: member.transport,
+    });
+    grpc.addService(proto.services.Cluster, createClusterService({
+      node, ...ids, members: () => directory.list(),
+    }));
+    // One waiter registry for both recipes: its bound covers Lock, Campaign and Observe together.
+    const recipe = { node, waiters: new KeyWaiters({ node }), ...ids };
+    grpc.addService(proto.services.Lock, createLockService(recipe));
+    grpc.addService(proto.services.Election, createElectionService(recipe));
+    grpc.addService(proto.services.Maintenance, createMaintenanceService({
+      node, ...ids, dbSizeBytes,
+      raftIdOf: (memberId) => layout.members.find((m) => m.memberId === memberId)?.raftId,
+      memberIdOf: (raftId) => layout.members.find((m) => m.raftId === raftId)?.memberId,
+    }));
+  };
+}
