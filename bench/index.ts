@@ -3,10 +3,12 @@
  * exactly one JSON object with the suite's results.
  */
 
+import { runKvBench } from './kv.js';
 import { runRaftBench } from './raft.js';
 
 const suites: Record<string, (options: { json: boolean; args: string[] }) => Promise<void> | void> = {
   raft: runRaftBench,
+  kv: runKvBench,
 };
 
 const [suite, ...rest] = process.argv.slice(2);
