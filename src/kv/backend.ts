@@ -2,7 +2,9 @@
  * The ordered storage the MVCC layer persists to. A backend holds a fixed set of buckets; each is
  * an ordered map from byte keys to byte values, ordered by unsigned byte comparison
  * (`compareBytes`). Reads see the last committed write; writes are grouped in a batch committed
- * atomically, so a crash leaves either all or none of one applied command. The in-memory
+ * atomically, so a crash leaves either all or none of one applied command. `batch` groups many
+ * commits (one Raft Ready's applies) into one storage transaction, so a crash leaves a prefix of
+ * whole batches. The in-memory
  * implementation (`MemoryBackend`) is the test double; a durable (LMDB) implementation follows the
  * same contract.
  *
@@ -44,4 +46,11 @@ export interface Backend {
   scan(bucket: BucketName, bounds: ScanBounds): Iterable<BackendEntry>;
   /** Applies `writes` in order, all or none. Later writes to the same key win. */
   commit(writes: readonly BackendWrite[]): void;
+  /**
+   * Runs `body` (synchronous) as one batch: every `commit` inside it becomes durable together, in
+   * one storage transaction, when `body` returns, and reads inside `body` see them. A nested call
+   * joins the outer batch. If `body` throws, how many of its commits are kept is the backend's
+   * choice (LMDB keeps none, memory keeps all), so the caller must discard the state built on them.
+   */
+  batch<T>(body: () => T): T;
 }

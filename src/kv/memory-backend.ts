@@ -44,6 +44,11 @@ export class MemoryBackend implements Backend {
     }
   }
 
+  /** Runs `body`; its commits are applied as they come, and kept if it throws. */
+  batch<T>(body: () => T): T {
+    return body();
+  }
+
   #bucket(name: BucketName): BackendEntry[] {
     const entries = this.#buckets.get(name);
     assert(entries !== undefined, `unknown bucket ${name}`);

@@ -159,6 +159,18 @@ export class MvccStore {
     commitWrites(this.#state, []);
   }
 
+  /**
+   * Runs `body`, which applies commands, as one backend batch (see `Backend.batch`): their writes
+   * are committed together when it returns. If `body` throws, the backend may have dropped what
+   * the store's memory holds, so this store must be discarded (the server stops and reopens).
+   */
+  batch<T>(body: () => T): T {
+    assert(this.#state.appliedIndexPending === undefined, 'a batch starts between commands');
+    const result = this.#state.backend.batch(body);
+    assert(this.#state.appliedIndexPending === undefined, 'a batch ends between commands');
+    return result;
+  }
+
   /** The backend, for snapshots. */
   get backend(): Backend {
     return this.#state.backend;

@@ -83,6 +83,16 @@ export class KvStateMachine {
   }
 
   /**
+   * Runs `body`, a sequence of `apply` calls, as one backend commit (etcd's batch transaction):
+   * results are those of applying one by one, and each command stays all-or-nothing. A crash
+   * keeps a prefix of whole batches, and the applied index commits with them, so a restarted
+   * replica replays the rest from the Raft log. If `body` throws, discard this state machine.
+   */
+  batch<T>(body: () => T): T {
+    return this.store.batch(body);
+  }
+
+  /**
    * etcd's alarm appliers (applierV3Corrupt, applierV3Capped): while CORRUPT is raised every write
    * fails; while NOSPACE is raised whatever can grow the database fails. Alarms are replicated
    * state, so every replica refuses the same entries. Alarm commands always pass, or no alarm

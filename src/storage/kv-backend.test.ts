@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -79,41 +79,63 @@ const write: fc.Arbitrary<BackendWrite> = fc.record({
   value: fc.option(fc.uint8Array({ maxLength: 6 }), { nil: undefined }),
 }).map(({ value, ...rest }) => (value === undefined ? rest : { ...rest, value }));
 
-type Step =
+type InnerStep =
   | { readonly type: 'commit'; readonly writes: BackendWrite[] }
   | { readonly type: 'get'; readonly bucket: BucketName; readonly key: Uint8Array }
   | { readonly type: 'scan'; readonly bucket: BucketName; readonly start: Uint8Array;
-      readonly end: Uint8Array | undefined }
+      readonly end: Uint8Array | undefined };
+
+type Step =
+  | InnerStep
+  | { readonly type: 'batch'; readonly steps: InnerStep[] }
   | { readonly type: 'reopen' };
 
+const commitStep = fc.record({ type: fc.constant('commit' as const),
+  writes: fc.array(write, { maxLength: 6 }) });
+const getStep = fc.record({ type: fc.constant('get' as const), bucket, key });
+const scanStep = fc.record({ type: fc.constant('scan' as const), bucket,
+  start: fc.oneof(key, fc.constant(new Uint8Array(0))),
+  end: fc.option(key, { nil: undefined }) });
+
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('commit' as const),
-    writes: fc.array(write, { maxLength: 6 }) }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('get' as const), bucket, key }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('scan' as const), bucket,
-    start: fc.oneof(key, fc.constant(new Uint8Array(0))),
-    end: fc.option(key, { nil: undefined }) }) },
+  { weight: 4, arbitrary: commitStep },
+  { weight: 2, arbitrary: getStep },
+  { weight: 2, arbitrary: scanStep },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('batch' as const),
+    steps: fc.array(fc.oneof(commitStep, getStep, scanStep), { maxLength: 8 }) }) },
   { weight: 1, arbitrary: fc.constant({ type: 'reopen' as const }) },
 );
 
+/** Runs `current` on both backends and compares what it reads. */
+function runInnerStep(current: InnerStep, lmdb: Backend, memory: Backend): void {
+  if (current.type === 'commit') {
+    lmdb.commit(current.writes);
+    memory.commit(current.writes);
+  } else if (current.type === 'get') {
+    expect(hex(lmdb.get(current.bucket, current.key)))
+      .toBe(hex(memory.get(current.bucket, current.key)));
+  } else {
+    const { bucket: name, start, end } = current;
+    expect(scanned(lmdb, name, start, end)).toEqual(scanned(memory, name, start, end));
+  }
+}
+
 describe('LmdbKvBackend against MemoryBackend', () => {
-  it('gives the same results for random commit/get/scan sequences, across reopen', async () => {
+  it('agrees on random commit/get/scan/batch sequences, across reopen', async () => {
     await fc.assert(fc.asyncProperty(fc.array(step, { maxLength: 40 }), async (steps) => {
       const path = temporaryDirectory();
       let lmdb = openBackend(path);
       const memory = new MemoryBackend();
       for (const current of steps) {
-        if (current.type === 'commit') {
-          lmdb.commit(current.writes);
-          memory.commit(current.writes);
-        } else if (current.type === 'get') {
-          expect(hex(lmdb.get(current.bucket, current.key)))
-            .toBe(hex(memory.get(current.bucket, current.key)));
-        } else if (current.type === 'scan') {
-          const { bucket: name, start, end } = current;
-          expect(scanned(lmdb, name, start, end)).toEqual(scanned(memory, name, start, end));
-        } else {
+        if (current.type === 'reopen') {
           lmdb = await reopen(lmdb, path);
+        } else if (current.type === 'batch') {
+          const backend = lmdb;
+          backend.batch(() => {
+            for (const inner of current.steps) runInnerStep(inner, backend, memory);
+          });
+        } else {
+          runInnerStep(current, lmdb, memory);
         }
       }
       for (const name of bucketNames) {
@@ -177,6 +199,28 @@ describe('the MVCC store on LmdbKvBackend', () => {
     expect(reopened.serialize()).toEqual(reference.serialize());
   });
 
+  it('applies a batch of commands like one by one; a crash keeps a prefix of whole batches',
+    async () => {
+      const path = temporaryDirectory();
+      const backend = openBackend(path);
+      const machine = KvStateMachine.open({ backend });
+      const reference = KvStateMachine.open({ backend: new MemoryBackend() });
+      const results = machine.batch(() => commands.map((command, offset) =>
+        machine.apply(command, { raftIndex: 10 + offset })));
+      expect(results).toEqual(commands.map((command, offset) =>
+        reference.apply(command, { raftIndex: 10 + offset })));
+      const durable = reference.serialize();
+      expect(machine.serialize()).toEqual(durable);
+      const put = { type: 'put' as const, request: { key: utf8('e'), value: utf8('5') } };
+      expect(() => machine.batch(() => {
+        machine.apply(put, { raftIndex: 50 });
+        throw new Error('crash before the batch commits');
+      })).toThrow();
+      const reopened = KvStateMachine.open({ backend: await reopen(backend, path) });
+      expect(reopened.appliedIndex).toBe(10 + commands.length - 1);
+      expect(reopened.serialize()).toEqual(durable);
+    });
+
   it('clear() empties every bucket, so a Raft snapshot restores into it', async () => {
     const path = temporaryDirectory();
     const backend = openBackend(path);
@@ -195,6 +239,74 @@ describe('the MVCC store on LmdbKvBackend', () => {
     const reopened = KvStateMachine.open({ backend: await reopen(backend, path) });
     expect(reopened.serialize()).toEqual(snapshot);
   });
+});
+
+describe('batch', () => {
+  it('stores a batch whole, or none of it when its body throws', async () => {
+    const path = temporaryDirectory();
+    let backend = openBackend(path);
+    backend.commit([{ bucket: 'key', key: utf8('k'), value: utf8('before') }]);
+    const result = backend.batch(() => {
+      backend.commit([{ bucket: 'key', key: utf8('k'), value: utf8('first') }]);
+      backend.batch(() => backend.commit([{ bucket: 'key', key: utf8('j'), value: utf8('2') }]));
+      return hex(backend.get('key', utf8('k')));
+    });
+    expect(result).toBe(hex(utf8('first')));
+    const failed = new Error('body failed');
+    expect(() => backend.batch(() => {
+      backend.commit([{ bucket: 'key', key: utf8('k'), value: utf8('lost') }]);
+      backend.commit([{ bucket: 'key', key: utf8('j') }]);
+      throw failed;
+    })).toThrow(failed);
+    backend = await reopen(backend, path);
+    expect(scanned(backend, 'key', new Uint8Array(0)))
+      .toEqual([[hex(utf8('j')), hex(utf8('2'))], [hex(utf8('k')), hex(utf8('first'))]]);
+  });
+});
+
+describe('the unsynced marker of commitSync none', () => {
+  const markerOf = (path: string): string => join(path, 'unsynced.boot-id');
+  const written = { bucket: 'key' as const, key: utf8('k'), value: utf8('v') };
+
+  function openAt(path: string, bootId: string): LmdbKvBackend {
+    const backend = LmdbKvBackend.open({ path, commitSync: 'none', bootId });
+    backends.push(backend);
+    return backend;
+  }
+
+  it('is kept by a process crash on the same boot, and discards the store after a reboot',
+    async () => {
+      const path = temporaryDirectory();
+      const first = openAt(path, 'boot-1');
+      first.commit([written]);
+      expect(readFileSync(markerOf(path), 'utf8')).toBe('boot-1');
+      await first.close();
+      expect(existsSync(markerOf(path))).toBe(false);
+
+      writeFileSync(markerOf(path), 'boot-1'); // as a killed process leaves it
+      const sameBoot = openAt(path, 'boot-1');
+      expect(sameBoot.openReport.discardedUnsynced).toBe(false);
+      expect(hex(sameBoot.get('key', utf8('k')))).toBe(hex(utf8('v')));
+      await sameBoot.close();
+
+      writeFileSync(markerOf(path), 'boot-1'); // then the OS went down
+      const nextBoot = openAt(path, 'boot-2');
+      expect(nextBoot.openReport.discardedUnsynced).toBe(true);
+      expect(nextBoot.get('key', utf8('k'))).toBeUndefined();
+      expect(KvStateMachine.open({ backend: nextBoot }).appliedIndex).toBe(0);
+    });
+
+  it('is honoured by every policy and written only by none; an unknown boot never matches',
+    async () => {
+      const path = temporaryDirectory();
+      const synced = LmdbKvBackend.open({ path, commitSync: 'data', bootId: 'boot-1' });
+      synced.commit([written]);
+      expect(existsSync(markerOf(path))).toBe(false);
+      await synced.close();
+      writeFileSync(markerOf(path), '');
+      const unknownBoot = openAt(path, '');
+      expect(unknownBoot.openReport.discardedUnsynced).toBe(true);
+    });
 });
 
 describe('checksums', () => {

@@ -10,13 +10,22 @@
  * `compareBytes`, so scans need no custom comparator. Key prefixes in one database would work too;
  * named databases keep each bucket's B+tree small and let `scan` run without prefix arithmetic.
  *
- * Durability — why a commit need not be fsync'd. The Raft log (RaftLogStore) is durable; the MVCC
- * layer writes the applied Raft index into the `meta` bucket in the same batch as the command's
- * effects (etcd's consistent index). A commit is one LMDB write transaction, so it is atomic: the
- * index and the effects are on disk together or not at all. After a crash the server reopens the
- * store, reads `appliedIndex` and replays the log after it. So losing the last few commits is
- * harmless *as long as the log still holds them*: the one rule is that the server never compacts
- * the Raft log past an applied index that is not yet durable here.
+ * Durability — why a commit need not be fsync'd. The Raft log (RaftLogStore) is durable: an entry
+ * is fsync'd there before it is applied, and a client is answered only after its entry applied.
+ * The MVCC layer writes the applied Raft index into the `meta` bucket in the same transaction as
+ * the command's effects (etcd's consistent index), so index and effects are on disk together or
+ * not at all. After a crash the server reopens the store, reads `appliedIndex` and replays the
+ * log after it. So losing the last commits is harmless *as long as the log still holds them*: the
+ * one rule is that the server never compacts the Raft log past an applied index that is not yet
+ * durable here.
+ *
+ * Batches (cf. etcd's backend batch transaction). The server applies all committed entries of one
+ * Raft Ready inside `batch`: one LMDB write transaction, one commit, instead of one per entry.
+ * Each command's `commit` joins it; reads inside see the batch's writes (lmdb-js reads through
+ * the open write transaction). A command is still all-or-nothing: the MVCC layer checks a request
+ * before it writes and hands each command's writes to one `commit`, which cannot stop halfway
+ * except by throwing, and a throw aborts the whole batch. A crash thus leaves a prefix of whole
+ * batches, each with its applied index; the rest replays from the log.
  *
  * How the server uses `flush()` before compacting the log (cf. etcd, which forces a backend commit
  * before it compacts raft storage):
@@ -27,22 +36,31 @@
  * Sync policy (`commitSync`), per write transaction:
  * - 'full': fsync data and meta page at every commit (LMDB's default). Survives power loss at every
  *   commit; flush() is a no-op in effect.
- * - 'data' (default): fsync the data pages but not the meta page (MDB_NOMETASYNC). A system crash
- *   may undo the last commit(s) but never corrupts the tree: LMDB keeps two meta pages and the pages
- *   a synced meta references are synced. Undone commits are replayed from the Raft log (their
- *   applied index is undone with them), so nothing acknowledged is lost and nothing is corrupted.
- *   The server batches a Ready's committed entries into few commits, so the per-commit cost is
- *   shared.
- * - 'none': no fsync at commit (MDB_NOSYNC); flush() runs `mdb_env_sync` off the main
- *   thread. A process crash loses nothing (the writes are in the OS page cache). An OS crash or
- *   power loss before the next flush may lose unflushed commits — and, as LMDB documents for
- *   MDB_NOSYNC, because the disk may persist a meta page before the data pages it references, it
- *   may leave the environment inconsistent. Reads verify checksums (below), so such damage surfaces
- *   as SYNOD_STORAGE_CORRUPT, and the replica must then be rebuilt from a Raft snapshot, not from
- *   its own log. Choose 'data' where power loss is a realistic fault.
+ * - 'data': fsync the data pages but not the meta page (MDB_NOMETASYNC). A system crash may undo
+ *   the last commit(s) but never corrupts the tree: LMDB keeps two meta pages and the pages a
+ *   synced meta references are synced. Undone commits replay from the Raft log.
+ * - 'none' (default): no fsync at commit (MDB_NOSYNC); flush() runs `mdb_env_sync` off the main
+ *   thread. Like etcd, whose backend commits every 100 ms and leans on its WAL, the kv store then
+ *   costs no fsync on the apply path; the Raft log's fsync is the only one per Ready.
+ *   - Process crash (kill -9, OOM, an assertion): nothing is lost. LMDB wrote every committed page
+ *     with write(2) before the commit returned, so the OS page cache holds a consistent
+ *     environment, which the next process reopens as is; at worst the last batch is missing, and
+ *     it replays from the log.
+ *   - OS crash or power loss: unsynced commits may be lost, and, as LMDB documents for
+ *     MDB_NOSYNC, the disk may have persisted a meta page before the data pages it references, so
+ *     the environment may be inconsistent (checksums would catch damaged values, not a damaged
+ *     tree). It is therefore not trusted: `open` writes a marker file holding the OS boot id
+ *     (fsync'd) before the first unsynced commit and `close` removes it after the final flush. A
+ *     marker from another boot (or with no boot id known) means the OS went down with unsynced
+ *     pages: `open` deletes the environment (`openReport.discardedUnsynced`), the store starts
+ *     empty at applied index 0, and the server installs the Raft snapshot from its fsync'd log
+ *     store and replays the log after it — the same path as a fresh member. A clean reboot after
+ *     a kill -9 also rebuilds; that is slow, never wrong.
+ *   Choose 'data' where restarts after power loss must be fast.
  * Measured (kv-backend.bench.ts: one put of 128 bytes plus the applied index per commit, ext4 on
  * a virtual disk): 'full' 3,100–4,100 commits/s, 'data' 6,200–6,800, 'none' ~97,000, and one
- * flush() after ~195k unsynced commits took ~31 ms.
+ * flush() after ~195k unsynced commits took ~31 ms. End to end (bench kv, 1 member, Put, Ready
+ * batching on), 'none' over 'data': 1.1–2.2× the ops/s (noisy shared VM).
  *
  * Checksums: each stored value is `crc32 (u32, big-endian) ‖ value`, the crc covering bucket
  * name, key and value, so a value moved under another key fails too. A mismatch throws
@@ -53,6 +71,10 @@
  * the next commit too; nothing handed to `commit` is kept.
  */
 
+import {
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { assert, SynodError } from '../base/index.js';
@@ -89,8 +111,23 @@ export type CommitSync = 'full' | 'data' | 'none';
 export interface LmdbKvBackendOptions {
   /** Directory of the LMDB environment; created if missing. Not shared with another store. */
   readonly path: string;
-  /** Default 'data': never corrupt on power loss; undone commits replay from the Raft log. */
+  /** Default 'none' (see the module comment); 'data' never needs a rebuild after power loss. */
   readonly commitSync?: CommitSync;
+  /**
+   * This boot of the operating system (default: Linux's /proc/sys/kernel/random/boot_id, or ''
+   * where there is none, which treats every unclean shutdown as a power loss). For tests.
+   */
+  readonly bootId?: string;
+}
+
+/** What `open` found. */
+export interface LmdbKvBackendOpenReport {
+  /**
+   * True if the environment was discarded: it held unsynced 'none' commits when the operating
+   * system went down, so it may be corrupt. The store reopens empty (applied index 0) and the
+   * server rebuilds it from the Raft snapshot and log.
+   */
+  readonly discardedUnsynced: boolean;
 }
 
 /**
@@ -123,21 +160,40 @@ export class LmdbKvBackend {
   readonly #root: RootDatabase;
   readonly #databases: ReadonlyMap<KvBucketName, Database<Buffer, Buffer>>;
   readonly #commitFlags: number;
+  readonly #path: string;
+  /** What `open` found. */
+  readonly openReport: LmdbKvBackendOpenReport;
+  /** True while `batch` runs: commits join its transaction. */
+  #batching = false;
   #closed = false;
 
-  private constructor(root: RootDatabase, commitSync: CommitSync) {
+  private constructor(root: RootDatabase, options: {
+    path: string; commitSync: CommitSync; openReport: LmdbKvBackendOpenReport;
+  }) {
     this.#root = root;
+    this.#path = options.path;
+    this.openReport = Object.freeze(options.openReport);
     this.#databases = new Map(kvBucketNames.map((bucket) => [bucket, openBucket(root, bucket)]));
     this.#commitFlags = transactionAbortable | transactionSynchronousCommit |
-      commitSyncFlags[commitSync];
+      commitSyncFlags[options.commitSync];
   }
 
-  /** Opens (creating if missing) the environment at `options.path`. */
+  /**
+   * Opens (creating if missing) the environment at `options.path`. An environment left with
+   * unsynced commits by an earlier boot of the operating system is discarded first (see
+   * `openReport` and the module comment).
+   */
   static open(options: LmdbKvBackendOptions): LmdbKvBackend {
-    const commitSync = options.commitSync ?? 'data';
+    const { path } = options;
+    const commitSync = options.commitSync ?? 'none';
     assert(commitSync in commitSyncFlags, `unknown commitSync ${String(commitSync)}`);
-    const root = openLmdb({ path: options.path, ...environmentOptions });
-    return new LmdbKvBackend(root, commitSync);
+    mkdirSync(path, { recursive: true });
+    const bootId = options.bootId ?? readBootId();
+    const discardedUnsynced = discardIfUnsynced(path, bootId);
+    // Written before the first unsynced commit, removed by `close` after the last flush.
+    if (commitSync === 'none') writeUnsyncedMarker(path, bootId);
+    const root = openLmdb({ path, ...environmentOptions });
+    return new LmdbKvBackend(root, { path, commitSync, openReport: { discardedUnsynced } });
   }
 
   /** The value under `key`, or undefined. Throws SYNOD_STORAGE_CORRUPT on a checksum mismatch. */
@@ -163,18 +219,39 @@ export class LmdbKvBackend {
     });
   }
 
-  /** Applies `writes` in order in one LMDB write transaction: all or none. Later writes win. */
+  /**
+   * Applies `writes` in order: all or none, later writes win. Outside a batch this is one LMDB
+   * write transaction; inside `batch` it joins the batch's transaction (no commit, no sync).
+   */
   commit(writes: readonly KvBackendWrite[]): void {
     this.#assertOpen();
     for (const write of writes) this.#database(write.bucket);
     const sealed = writes.map(sealWrite);
-    this.#root.transactionSync(() => {
-      for (const write of sealed) {
-        const database = this.#databases.get(write.bucket)!;
-        if (write.stored === undefined) database.removeSync(write.key);
-        else database.putSync(write.key, write.stored);
-      }
-    }, this.#commitFlags);
+    if (this.#batching) {
+      this.#write(sealed);
+      return;
+    }
+    this.#root.transactionSync(() => this.#write(sealed), this.#commitFlags);
+  }
+
+  /**
+   * Runs `body` inside one LMDB write transaction and commits it once, with the sync policy, when
+   * `body` returns: every `commit` made by `body` is part of it, and `get`/`scan` inside `body` see
+   * them. If `body` throws, the transaction is aborted and none of its commits are stored; the
+   * caller's in-memory state is then ahead of the backend and must be discarded (the server stops
+   * and recovers from disk and the Raft log). A nested `batch` joins the outer one.
+   */
+  batch<T>(body: () => T): T {
+    this.#assertOpen();
+    if (this.#batching) return body();
+    this.#batching = true;
+    try {
+      const result = this.#root.transactionSync(body, this.#commitFlags);
+      assert(!isThenable(result), 'a batch body must be synchronous');
+      return result;
+    } finally {
+      this.#batching = false;
+    }
   }
 
   /**
@@ -205,6 +282,15 @@ export class LmdbKvBackend {
     await this.flush();
     this.#closed = true;
     await this.#root.close();
+    removeUnsyncedMarker(this.#path);
+  }
+
+  #write(sealed: readonly SealedWrite[]): void {
+    for (const write of sealed) {
+      const database = this.#databases.get(write.bucket)!;
+      if (write.stored === undefined) database.removeSync(write.key);
+      else database.putSync(write.key, write.stored);
+    }
   }
 
   #database(bucket: KvBucketName): Database<Buffer, Buffer> {
@@ -229,6 +315,62 @@ const environmentOptions = Object.freeze({
   noSync: false,
   noMetaSync: false,
 });
+
+/**
+ * The file beside LMDB's that says "this environment may hold commits not yet synced", holding the
+ * boot id of the operating system that made them. LMDB's own files are removed with it.
+ */
+const unsyncedMarkerName = 'unsynced.boot-id';
+const lmdbFileNames = Object.freeze(['data.mdb', 'lock.mdb']);
+
+function readBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Removes the environment if its marker names another boot (or none is known): the OS went down
+ * with unsynced pages, and LMDB under MDB_NOSYNC does not promise a consistent file then. After a
+ * process crash on the same boot the OS page cache still holds every write, so it is kept.
+ */
+function discardIfUnsynced(path: string, bootId: string): boolean {
+  const markerPath = join(path, unsyncedMarkerName);
+  if (!existsSync(markerPath)) return false;
+  const markedBootId = readFileSync(markerPath, 'utf8');
+  if (bootId !== '' && markedBootId === bootId) return false;
+  for (const name of lmdbFileNames) rmSync(join(path, name), { force: true });
+  removeUnsyncedMarker(path);
+  return true;
+}
+
+/** Writes and fsyncs the marker (and its directory entry) before any unsynced commit. */
+function writeUnsyncedMarker(path: string, bootId: string): void {
+  const descriptor = openSync(join(path, unsyncedMarkerName), 'w');
+  try {
+    writeFileSync(descriptor, bootId);
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+  syncDirectory(path);
+}
+
+function removeUnsyncedMarker(path: string): void {
+  rmSync(join(path, unsyncedMarkerName), { force: true });
+  syncDirectory(path);
+}
+
+function syncDirectory(path: string): void {
+  const descriptor = openSync(path, 'r');
+  try {
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+}
 
 interface SealedWrite {
   readonly bucket: KvBucketName;
@@ -275,6 +417,10 @@ function checksum(bucket: KvBucketName, key: Uint8Array, value: Uint8Array): num
 function corrupt(bucket: KvBucketName, key: Uint8Array, reason: string): SynodError {
   const hex = Buffer.from(key.buffer, key.byteOffset, key.length).toString('hex');
   return new SynodError('SYNOD_STORAGE_CORRUPT', `storage record kv/${bucket}/${hex}: ${reason}`);
+}
+
+function isThenable(value: unknown): boolean {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** A plain `Uint8Array` over `bytes` (lmdb-js returns Buffers; the contract promises neither). */

@@ -456,7 +456,13 @@ export class RaftNode {
       this.#installSnapshot(ready.snapshot);
       this.#appliedIndex = ready.snapshot.metadata.index;
     }
-    for (const entry of ready.committedEntries) this.#applyEntry(entry);
+    if (ready.committedEntries.length > 0) {
+      // One backend commit for the whole Ready (etcd's batch transaction): every entry here is
+      // already durable in the Raft log, which replays whatever a crash drops from the batch.
+      this.#machine.batch(() => {
+        for (const entry of ready.committedEntries) this.#applyEntry(entry);
+      });
+    }
     for (const readState of ready.readStates) this.#reads.onReadState(readState);
     this.#reads.onApplied(this.#appliedIndex);
     if (ready.snapshot !== null || ready.committedEntries.length > 0) {
