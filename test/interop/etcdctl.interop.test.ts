@@ -1,119 +1,37 @@
 /**
- * Differential interop: the same etcdctl 3.4 script against real etcd and against Synod, both
+ * Differential interop: the same etcdctl 3.4 commands against real etcd and against Synod, both
  * started with the same etcd command line. Every command's output must match once the values that
- * legitimately differ (cluster and member ids, raft term) are masked. Needs `etcd` and `etcdctl` on
- * the PATH (Debian's etcd-server and etcd-client); run by `npm run test:interop`, which .ci/run calls
- * after installing them. INTEROP_DUMP=1 prints both transcripts.
+ * legitimately differ are masked (see normalize.ts: ids, terms, ports, raft indexes, sizes,
+ * versions, hashes, latencies, lease ids, revisions relative to a scenario's start). Three parts:
+ * a script of one-shot commands; multi-process scenarios (watch, lease, lock, elect, snapshot) in
+ * etcdctl-scenarios.ts; and `check perf --load=s`, which takes about a minute per target. Needs
+ * `etcd` and `etcdctl` on the PATH (Debian's etcd-server and etcd-client); run by
+ * `npm run test:interop`, which .ci/run calls after installing them. INTEROP_DUMP=1 prints both
+ * transcripts.
  */
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  etcdctl,
+  killAllEtcdctl,
+  runEtcdctl,
+  startTarget,
+  stopTarget,
+  type Target,
+} from '../support/etcdctl-harness.js';
+import {
+  electScenario,
+  leaseScenario,
+  lockScenario,
+  record,
+  snapshotScenario,
+  watchScenario,
+  type Scenario,
+  type Step,
+} from './etcdctl-scenarios.js';
+import { normalize } from './normalize.js';
 
-const synodCli = join(import.meta.dirname, '../../src/apps/synod.ts');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-interface Target {
-  readonly name: 'etcd' | 'synod';
-  readonly child: ChildProcess;
-  readonly clientPort: number;
-  readonly dataDir: string;
-}
-
-/** Starts `name` with etcd's flags; resolves once its log says it serves clients. */
-async function startTarget(name: Target['name']): Promise<Target> {
-  const dataDir = await mkdtemp(join(tmpdir(), `interop-${name}-`));
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const flags = [
-    '--name', 'interop',
-    '--data-dir', dataDir,
-    '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
-    '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-    '--initial-cluster', `interop=http://127.0.0.1:${peerPort}`,
-  ];
-  const child =
-    name === 'etcd'
-      ? spawn('etcd', flags, { stdio: ['ignore', 'ignore', 'pipe'] })
-      : spawn(process.execPath, ['--import', 'tsx', synodCli, 'server', ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const readyLine = name === 'etcd' ? /ready to serve client requests/ : /serving etcd v3 clients/;
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (readyLine.test(line)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before serving`)));
-  });
-  return { name, child, clientPort, dataDir };
-}
-
-async function stopTarget(target: Target): Promise<void> {
-  if (target.child.exitCode === null) {
-    await new Promise((resolve) => {
-      target.child.once('exit', resolve);
-      target.child.kill('SIGTERM');
-    });
-  }
-  await rm(target.dataDir, { recursive: true, force: true });
-}
-
-/** Runs etcdctl; resolves with stdout, or "ERROR: <first stderr line>" when it fails. */
-function etcdctl(target: Target, args: readonly string[], input?: string): Promise<string> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      'etcdctl',
-      [`--endpoints=127.0.0.1:${target.clientPort}`, '--command-timeout=5s', ...args],
-      { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        if (error === null) resolve(stdout.trim());
-        else resolve(`ERROR: ${stderr.split('\n').find((line) => line.startsWith('Error:')) ?? stderr.trim()}`);
-      },
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-/** Masks what differs between two correct servers: ids and the raft term. */
-function normalize(output: string): string {
-  return output
-    .replace(/"cluster_id":\d+/g, '"cluster_id":ID')
-    .replace(/"member_id":\d+/g, '"member_id":ID')
-    .replace(/"raft_term":\d+/g, '"raft_term":T')
-    // Member ids (MemberList's ID, Status's leader) are hashes of different functions (SHA-1 in
-    // etcd, SHA-256 in Synod). Only non-zero ids are masked, so "no leader" (0) still shows.
-    .replace(/"(ID|leader)":[1-9]\d*/g, '"$1":ID')
-    .replace(/"raftTerm":\d+/g, '"raftTerm":T')
-    // Each target listens on its own free ports; the URLs and endpoints are otherwise the same.
-    .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')
-    // Raft indexes count entries etcd proposes for itself (member attributes, cluster version)
-    // that Synod does not, so they differ by a constant for the same client history.
-    .replace(/"(raftIndex|raftAppliedIndex)":\d+/g, '"$1":N')
-    // bbolt and LMDB files differ in size; etcd reports its own version, Synod reports 3.5.0.
-    .replace(/"(dbSize|dbSizeInUse)":\d+/g, '"$1":BYTES')
-    .replace(/"version":"3\.\d+\.\d+"/g, '"version":"3.x"')
-    // HashKV hashes each server's own storage layout (bbolt vs Synod's records); only agreement
-    // among members of one implementation is meaningful.
-    .replace(/"hash":\d+/g, '"hash":H')
-    // endpoint health's latency: "took = 1.2ms" in text (on stderr, read only on failure) and
-    // "took":"1.2ms" with -w json; it is wall-clock time, never equal between two runs.
-    .replace(/took = [\d.]+(ns|µs|ms|s)/g, 'took = T')
-    .replace(/"took":"[^"]*"/g, '"took":"T"');
-}
+const dump = process.env.INTEROP_DUMP === '1';
 
 /** The script: each step is etcdctl arguments (and optional stdin). */
 const script: ReadonlyArray<{ args: string[]; input?: string }> = [
@@ -150,27 +68,53 @@ const script: ReadonlyArray<{ args: string[]; input?: string }> = [
   { args: ['endpoint', 'health', '-w', 'json'] },
   { args: ['endpoint', 'hashkv', '-w', 'json'] },
   { args: ['endpoint', 'hashkv', '--rev', '3', '-w', 'json'] },
+  // The simple (comma-separated) output of the same maintenance commands.
+  { args: ['member', 'list'] },
+  { args: ['endpoint', 'status'] },
+  { args: ['endpoint', 'hashkv'] },
+  { args: ['compaction', '--physical', '6'] },
+  { args: ['get', 'result', '--rev', '5'] },
   { args: ['alarm', 'list'] },
   { args: ['alarm', 'disarm'] },
   { args: ['defrag'] },
 ];
 
+/** The multi-command scenarios, with the key prefixes whose lock and election keys hold lease ids. */
+const scenarios: ReadonlyArray<{ name: string; scenario: Scenario; leaseKeyPrefixes?: string[] }> = [
+  { name: 'watch --rev, --prev-kv, --prefix, from a compacted revision', scenario: watchScenario },
+  { name: 'lease grant, put --lease, timetolive, list, keep-alive --once, revoke', scenario: leaseScenario },
+  { name: 'lock -- <cmd>, and two contenders in turn', scenario: lockScenario, leaseKeyPrefixes: ['lk/one/', 'lk/two/'] },
+  { name: 'elect, elect -l, and leadership passing on', scenario: electScenario, leaseKeyPrefixes: ['el/'] },
+  { name: 'snapshot save', scenario: snapshotScenario },
+];
+
+/** check perf's result lines, without the progress bar that shares their terminal line. */
+function perfResults(output: string): string[] {
+  return output
+    .split(/[\r\n]+/)
+    .map((line) => line.replace(/^.*?(PASS|FAIL|Slowest request took too long)/, '$1'))
+    .filter((line) => /^(PASS|FAIL|Slowest request took too long)/.test(line));
+}
+
 describe('etcdctl 3.4 against real etcd and Synod', () => {
-  const targets: Target[] = [];
+  let etcd: Target;
+  let synod: Target;
   const outputs = new Map<Target['name'], string[]>();
 
   beforeAll(async () => {
-    targets.push(await startTarget('etcd'), await startTarget('synod'));
-    for (const target of targets) {
+    etcd = await startTarget('etcd');
+    synod = await startTarget('synod');
+    for (const target of [etcd, synod]) {
       const lines: string[] = [];
       for (const step of script) lines.push(normalize(await etcdctl(target, step.args, step.input)));
       outputs.set(target.name, lines);
-      if (process.env.INTEROP_DUMP === '1') console.log(target.name, JSON.stringify(lines, null, 1));
+      if (dump) console.log(target.name, JSON.stringify(lines, null, 1));
     }
   }, 120_000);
 
   afterAll(async () => {
-    for (const target of targets) await stopTarget(target);
+    await killAllEtcdctl();
+    for (const target of [etcd, synod]) if (target !== undefined) await stopTarget(target);
   });
 
   script.forEach((step, i) => {
@@ -180,8 +124,44 @@ describe('etcdctl 3.4 against real etcd and Synod', () => {
   });
 
   it('the script exercised both successes and etcd errors', () => {
-    const etcd = outputs.get('etcd')!;
-    expect(etcd.some((line) => line.startsWith('ERROR:'))).toBe(true);
-    expect(etcd.filter((line) => !line.startsWith('ERROR:')).length).toBeGreaterThan(10);
+    const etcdLines = outputs.get('etcd')!;
+    expect(etcdLines.some((line) => line.startsWith('ERROR:'))).toBe(true);
+    expect(etcdLines.filter((line) => !line.startsWith('ERROR:')).length).toBeGreaterThan(10);
   });
+
+  // Each scenario runs on etcd, then on Synod (never both at once: two shared cores).
+  for (const { name, scenario, leaseKeyPrefixes } of scenarios) {
+    it(name, async () => {
+      const transcripts: Record<Target['name'], Step[]> = {
+        etcd: await record(etcd, scenario, leaseKeyPrefixes),
+        synod: await record(synod, scenario, leaseKeyPrefixes),
+      };
+      if (dump) console.log(name, JSON.stringify(transcripts, null, 1));
+      // etcd is the reference: it must get through every step before its transcript can judge.
+      expect(transcripts.etcd.filter(({ step }) => step === 'ABORTED')).toEqual([]);
+      expect(transcripts.synod).toEqual(transcripts.etcd);
+    }, 120_000);
+  }
+
+  // etcd 3.4's small load: 50 clients, 150 writes/s for 60 s; it passes with a throughput above
+  // 90 % of that, no request slower than 0.5 s and a latency stddev under 0.1 s.
+  it('check perf --load=s', async () => {
+    const verdicts: Record<Target['name'], string[]> = { etcd: [], synod: [] };
+    for (const target of [etcd, synod]) {
+      const run = await runEtcdctl(target, ['check', 'perf', '--load=s'], { timeoutMs: 150_000 });
+      const results = perfResults(`${run.stdout}\n${run.stderr}`);
+      // The measurements are the point of this step: always print them. The verdicts compared
+      // mask the numbers, which differ from run to run even on one server.
+      console.log(`check perf --load=s on ${target.name}: exit ${run.exitCode}\n  ${results.join('\n  ')}`);
+      verdicts[target.name] = [`exit ${run.exitCode}`, ...results.map((line) => line.replace(/\d+(\.\d+)?/g, 'X'))];
+    }
+    expect(verdicts.etcd).toEqual([
+      'exit 0',
+      'PASS: Throughput is X writes/s',
+      'PASS: Slowest request took Xs',
+      'PASS: Stddev is Xs',
+      'PASS',
+    ]);
+    expect(verdicts.synod).toEqual(verdicts.etcd);
+  }, 330_000);
 });
