@@ -6,7 +6,7 @@
 
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { createClusterService } from './api/cluster-service.js';
-import { mvccBackendBytes } from './api/db-size.js';
+import { cachedMeasure, mvccBackendBytes, quotaSizeMaxAgeMs } from './api/db-size.js';
 import { createKvService } from './api/kv-service.js';
 import { createLeaseService } from './api/lease-service.js';
 import { createMaintenanceService } from './api/maintenance-service.js';
@@ -26,7 +26,8 @@ export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: Runni
     const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
     const dbSizeBytes = () => mvccBackendBytes(config.dataDir);
     const quota = createNodeQuota({
-      node, memberId: ids.memberId, quotaBackendBytes: config.quotaBackendBytes, dbSizeBytes,
+      node, memberId: ids.memberId, quotaBackendBytes: config.quotaBackendBytes,
+      dbSizeBytes: cachedMeasure(dbSizeBytes, quotaSizeMaxAgeMs),
     });
     grpc.addService(proto.services.KV, createKvService({
       node, definition: proto.services.KV, ...ids, quota,
