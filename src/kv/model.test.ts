@@ -29,7 +29,7 @@ class Model {
   readonly history = new Map<string, ModelEntry[]>();
   readonly leases = new Set<number>();
   current = 1;
-  compacted = 0;
+  compacted = -1; // etcd: compacting at 0 is accepted once, before any other compaction.
 
   at(key: string, revision: number): ModelKv | undefined {
     const entries = (this.history.get(key) ?? []).filter((entry) => entry.revision <= revision);

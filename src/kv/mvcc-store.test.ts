@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { prefixEnd, utf8, utf8Text } from './bytes.js';
 import { MvccStore } from './mvcc-store.js';
+import { MemoryBackend } from './memory-backend.js';
 import type { KeyValue, RangeResponse } from './types.js';
 import { expectCode } from '../../test/support/error-codes.js';
 
@@ -201,6 +202,16 @@ describe('compaction', () => {
     expectCode(() => store.compact(4), 'SYNOD_COMPACTED');
     expectCode(() => store.compact(3), 'SYNOD_COMPACTED');
     expect(store.compact(6).header.revision).toBe(6);
+  });
+
+  it('accepts a first compaction at revision 0 once, as etcd does, and keeps it across reopen', () => {
+    const backend = new MemoryBackend();
+    const store = MvccStore.open({ backend });
+    expect(store.compact(0).header.revision).toBe(1);
+    expectCode(() => store.compact(0), 'SYNOD_COMPACTED');
+    expectCode(() => MvccStore.open({ backend }).compact(0), 'SYNOD_COMPACTED');
+    expect(MvccStore.open({ backend }).compactRevision).toBe(0);
+    expect(MvccStore.open().compact(1).header.revision).toBe(1);
   });
 
   it('keeps the value of every key at the compaction revision and after', () => {

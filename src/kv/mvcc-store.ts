@@ -134,7 +134,7 @@ export class MvccStore {
 
   /** The revision of the last compaction; 0 if none. */
   get compactRevision(): number {
-    return this.#state.compactRevision;
+    return Math.max(0, this.#state.compactRevision);
   }
 
   /** The Raft index of the last command the backend holds the effects of; 0 if none. */

@@ -27,7 +27,8 @@ export interface LoadedState {
 /** Reads `backend` whole and rebuilds the in-memory state; an empty backend is an empty store. */
 export function loadState(backend: Backend): LoadedState {
   const currentRevision = readMeta(backend, metaKeys.currentRevision, (r) => r.u64()) ?? 1;
-  const compactRevision = readMeta(backend, metaKeys.compactRevision, (r) => r.u64()) ?? 0;
+  // -1 until the first compaction (etcd's compactMainRev), so that compacting at 0 is accepted once.
+  const compactRevision = readMeta(backend, metaKeys.compactRevision, (r) => r.u64()) ?? -1;
   const leaseIdNext = readMeta(backend, metaKeys.leaseIdNext, (r) => r.i64()) ?? 1n;
   const appliedIndex = readMeta(backend, metaKeys.appliedIndex, (r) => r.u64()) ?? 0;
   const leases = new LeaseTable();

@@ -30,7 +30,7 @@ export interface MvccState {
   readonly leases: LeaseTable;
   /** The revision of the last change; 1 for an empty store. */
   currentRevision: number;
-  /** Reads below this revision fail with SYNOD_COMPACTED; 0 before any compaction. */
+  /** Reads below this revision fail with SYNOD_COMPACTED; -1 before any compaction (etcd). */
   compactRevision: number;
   /** The Raft index of the last command whose effects the backend holds; 0 if none. */
   appliedIndex: number;
