@@ -1,12 +1,10 @@
 /**
  * A Synod member: the stores under `--data-dir`, the Raft driver, the peer transport on
- * `--listen-peer-urls` (when the cluster has other members), the client port serving the etcd v3
- * gRPC API, and the HTTP endpoints on `--listen-metrics-urls`. `startServer` returns once the
- * ports listen; `close` shuts down in the reverse order, waiting for the in-flight Ready to be
- * persisted.
- *
- * etcd also answers /health and /version on the client port itself (its cmux); Synod does not yet
- * (grpc-js owns the client port's HTTP/2 listener), so probes use the metrics URL, as kubeadm's do.
+ * `--listen-peer-urls` (when the cluster has other members), the client ports serving the etcd v3
+ * gRPC API and, on the same ports as etcd's cmux does, /health, /version and /metrics over
+ * HTTP/1.1 (client-port/), and the same HTTP endpoints on `--listen-metrics-urls`. `startServer`
+ * returns once the ports listen; `close` shuts down in the reverse order, waiting for the
+ * in-flight Ready to be persisted.
  */
 
 import { randomInt } from 'node:crypto';
@@ -18,9 +16,11 @@ import type { Logger } from 'pino';
 import { SeededRandom, SynodError } from '../base/index.js';
 import { KvStateMachine, WatchHub } from '../kv/index.js';
 import { LmdbKvBackend, RaftLogStore } from '../storage/index.js';
-import { bindInsecure, shutdownServer } from './api/grpc-server.js';
+import { mvccBackendBytes } from './api/db-size.js';
+import { shutdownServer } from './api/grpc-server.js';
+import { listenClientUrl, MemberMetrics } from './client-port/index.js';
 import type { ServerConfig } from './flags.js';
-import { createHttpEndpoints } from './http-endpoints.js';
+import { createHttpEndpoints, etcdVersionReported } from './http-endpoints.js';
 import { clusterLayoutOf, peerAddressOf, type ClusterLayout } from './cluster-layout.js';
 import { identityOf, type MemberIdentity } from './member-identity.js';
 import { RaftNode, intervalTickScheduler } from './node/raft-node.js';
@@ -143,14 +143,27 @@ export async function startServer(options: {
   const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
   const member: RunningMember = { config, identity, node, layout, transport, leaseKeeper, leaseLeader };
   options.registerServices(options.grpc, member);
+  // gRPC and HTTP/1.1 share each client port (etcd's cmux); /metrics is also on the metrics URLs.
+  const endpoints = {
+    health: node,
+    synodVersion: options.synodVersion,
+    metrics: new MemberMetrics({
+      node, memberId: identity.memberId, etcdVersion: etcdVersionReported.etcdserver,
+      dbSizeBytes: () => mvccBackendBytes(config.dataDir),
+      proposalsPending: () => node.pendingProposals,
+    }),
+  };
+  const listeners: { close(): Promise<void> }[] = [];
   const clientPorts: number[] = [];
   for (const url of config.listenClientUrls) {
-    clientPorts.push(await bindInsecure(options.grpc, `${url.hostname}:${url.port || 2379}`));
+    const port = await listenClientUrl({ url, grpc: options.grpc, endpoints });
+    listeners.push(port);
+    clientPorts.push(port.port);
   }
   const clientPort = clientPorts[0]!;
   const httpServers: HttpServer[] = [];
   for (const url of config.listenMetricsUrls) {
-    const http = createHttpEndpoints(node, options.synodVersion);
+    const http = createHttpEndpoints(endpoints);
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(Number(url.port || 80), url.hostname, () => resolve());
@@ -169,6 +182,7 @@ export async function startServer(options: {
     ...member,
     clientPort,
     close: async () => {
+      await Promise.all(listeners.map((listener) => listener.close()));
       for (const http of httpServers) http.closeAllConnections();
       await Promise.all(httpServers.map((http) => new Promise<void>((resolve) => http.close(() => resolve()))));
       await shutdownServer(options.grpc);
@@ -176,7 +190,8 @@ export async function startServer(options: {
       await transport.close();
       await node.stop();
       await store.close();
-      backend.close();
+      // Awaited: the backend's final flush removes its unclean-shutdown marker.
+      await backend.close();
     },
   };
 }

@@ -4,8 +4,8 @@
  */
 
 import {
-  Server, ServerCredentials, status as GrpcStatus, type ServerWritableStream,
-  type UntypedServiceImplementation, type handleUnaryCall,
+  Server, ServerCredentials, status as GrpcStatus, type ConnectionInjector,
+  type ServerWritableStream, type UntypedServiceImplementation, type handleUnaryCall,
 } from '@grpc/grpc-js';
 import { SynodError } from '../../base/index.js';
 import { maxRequestBytesDefault } from '../flags.js';
@@ -47,6 +47,15 @@ export function bindInsecure(server: Server, address: string): Promise<number> {
       else reject(error);
     });
   });
+}
+
+/**
+ * A way into `server` for connections accepted elsewhere (the shared client port), without TLS:
+ * each injected socket becomes an HTTP/2 session of `server`, which `shutdownServer` closes like
+ * those of a bound port. The socket must still hold the HTTP/2 preface, unread.
+ */
+export function createInsecureInjector(server: Server): ConnectionInjector {
+  return server.createConnectionInjector(ServerCredentials.createInsecure());
 }
 
 /**

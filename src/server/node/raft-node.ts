@@ -353,6 +353,11 @@ export class RaftNode {
     return read;
   }
 
+  /** Proposals waiting for their entry to apply on this member (etcd_server_proposals_pending). */
+  get pendingProposals(): number {
+    return this.#proposals.size;
+  }
+
   /** Whether a Ready is being handled (or about to be). */
   get busy(): boolean {
     return this.#draining;
