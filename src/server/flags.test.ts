@@ -23,6 +23,7 @@ describe('parseServerFlags', () => {
       heartbeatIntervalMs: 100,
       electionTimeoutMs: 1000,
       snapshotCount: 100000,
+      snapshotCatchUpEntries: 5000,
       quotaBackendBytes: quotaBackendBytesDefault,
       maxRequestBytes: 1572864,
       maxTxnOps: 128,

@@ -43,6 +43,8 @@ export interface ServerConfig {
   readonly electionTimeoutMs: number;
   /** Applied entries between two snapshots of the state machine. */
   readonly snapshotCount: number;
+  /** Entries kept in the log behind a snapshot (etcd's --experimental-snapshot-catchup-entries). */
+  readonly snapshotCatchUpEntries: number;
   /** The backend size at which writes are refused with "database space exceeded". */
   readonly quotaBackendBytes: number;
   readonly autoCompaction: AutoCompaction;
@@ -80,6 +82,7 @@ const valueFlags = [
   'auto-compaction-retention',
   'max-request-bytes',
   'max-txn-ops',
+  'experimental-snapshot-catchup-entries',
 ] as const;
 
 /** Accepted for compatibility, without effect. */
@@ -149,6 +152,11 @@ function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags
     heartbeatIntervalMs,
     electionTimeoutMs,
     snapshotCount: integer('snapshot-count', read('snapshot-count') ?? '100000', 1),
+    snapshotCatchUpEntries: integer(
+      'experimental-snapshot-catchup-entries',
+      read('experimental-snapshot-catchup-entries') ?? '5000',
+      1,
+    ),
     quotaBackendBytes: quota === 0 ? quotaBackendBytesDefault : quota,
     autoCompaction: parseAutoCompaction(read('auto-compaction-mode') ?? 'periodic', read('auto-compaction-retention') ?? '0'),
     maxRequestBytes: integer('max-request-bytes', read('max-request-bytes') ?? String(maxRequestBytesDefault), 1),

@@ -130,6 +130,7 @@ export async function startServer(options: {
     ticker: intervalTickScheduler,
     restoreStateMachine: (data) => restoreInto(backend, data, config),
     snapshotCount: config.snapshotCount,
+    snapshotCatchUpEntries: config.snapshotCatchUpEntries,
     flushStateMachine: () => backend.flush(),
   });
   node.start();

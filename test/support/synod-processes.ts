@@ -23,10 +23,12 @@ export interface MemberSpec {
   readonly dataDir: string;
 }
 
-/** Timing flags shared by every member (etcd's names and units). */
+/** Timing flags shared by every member (etcd's names and units), and any other flags. */
 export interface ClusterTiming {
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMs: number;
+  /** More etcd flags for every member, e.g. `['--snapshot-count', '100']`. */
+  readonly extraFlags?: readonly string[];
 }
 
 /** A port the OS just handed out; free again once the probe closes. */
@@ -87,6 +89,7 @@ export class ProcessCluster {
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'new',
       '--heartbeat-interval', String(this.timing.heartbeatIntervalMs),
       '--election-timeout', String(this.timing.electionTimeoutMs),
+      ...(this.timing.extraFlags ?? []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#children.set(name, child);
     const log: string[] = [];
