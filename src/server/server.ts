@@ -22,6 +22,7 @@ import { listenClientUrl, MemberMetrics } from './client-port/index.js';
 import type { ServerConfig } from './flags.js';
 import { createHttpEndpoints, etcdVersionReported } from './http-endpoints.js';
 import { clusterLayoutOf, peerAddressOf, type ClusterLayout } from './cluster-layout.js';
+import { AutoCompactor } from './compactor.js';
 import { identityOf, type MemberIdentity } from './member-identity.js';
 import { RaftNode, intervalTickScheduler } from './node/raft-node.js';
 import { PeerTransport } from './peer/peer-transport.js';
@@ -139,6 +140,12 @@ export async function startServer(options: {
   if (layout.members.length === 1) node.campaign();
   const leaseKeeper = new LeaseKeeper({ node, electionTimeoutMs: config.electionTimeoutMs });
   leaseKeeper.start();
+  const compactor = new AutoCompactor({
+    node,
+    autoCompaction: config.autoCompaction,
+    onCompacted: (revision) => logger.info({ revision }, 'auto-compaction'),
+  });
+  compactor.start();
   serveLeaseRequestsToPeers(transport, serveForwardedLeaseRequests(leaseKeeper));
   const leaderNode = node;
   const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
@@ -187,6 +194,7 @@ export async function startServer(options: {
       for (const http of httpServers) http.closeAllConnections();
       await Promise.all(httpServers.map((http) => new Promise<void>((resolve) => http.close(() => resolve()))));
       await shutdownServer(options.grpc);
+      compactor.stop();
       leaseKeeper.stop();
       await transport.close();
       await node.stop();
