@@ -1,0 +1,151 @@
+/**
+ * The cluster under test: N members of one target on loopback, each with a client port, a peer
+ * port and a proxy port, and the process operations the nemesis uses (kill, restart, pause,
+ * resume) plus the harness's view of who leads.
+ */
+
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { ChaosMember, ChaosTarget } from '../types.js';
+import { MemberProcess, type MemberTiming } from './member-process.js';
+import { StatusClient } from './status-client.js';
+
+/** How long one Status call may take when the harness polls the cluster. */
+export const statusTimeoutMs = 500;
+
+/** A port the OS just handed out on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address !== 'object') throw new Error('no port assigned');
+  return address.port;
+}
+
+/** Options of `ChaosCluster.create`. */
+export interface ChaosClusterOptions {
+  readonly target: ChaosTarget;
+  readonly nodes: number;
+  /** Where each member's data directory goes. */
+  readonly dataRoot: string;
+  readonly timing: MemberTiming;
+  readonly extraFlags?: readonly string[];
+}
+
+/** N members of one target. */
+export class ChaosCluster {
+  readonly target: ChaosTarget;
+  readonly members: readonly ChaosMember[];
+  readonly timing: MemberTiming;
+  readonly #processes: ReadonlyMap<string, MemberProcess>;
+  readonly #status: ReadonlyMap<string, StatusClient>;
+
+  private constructor(options: ChaosClusterOptions, members: ChaosMember[], processes: MemberProcess[]) {
+    this.target = options.target;
+    this.timing = options.timing;
+    this.members = members;
+    this.#processes = new Map(processes.map((process) => [process.name, process]));
+    this.#status = new Map(members.map((member) => [member.name, new StatusClient(member.clientUrl)]));
+  }
+
+  /** Picks ports and data directories; starts nothing. */
+  static async create(options: ChaosClusterOptions): Promise<ChaosCluster> {
+    const members: ChaosMember[] = [];
+    for (let i = 1; i <= options.nodes; i++) {
+      members.push({
+        name: `n${i}`,
+        clientUrl: `http://127.0.0.1:${await freePort()}`,
+        peerListenPort: await freePort(),
+        peerProxyPort: await freePort(),
+      });
+    }
+    const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerProxyPort}`).join(',');
+    const processes: MemberProcess[] = [];
+    for (const member of members) {
+      const dataDir = join(options.dataRoot, member.name);
+      await mkdir(dataDir, { recursive: true });
+      processes.push(new MemberProcess({
+        target: options.target, member, dataDir, initialCluster, timing: options.timing,
+        ...(options.extraFlags === undefined ? {} : { extraFlags: options.extraFlags }),
+      }));
+    }
+    return new ChaosCluster(options, members, processes);
+  }
+
+  /** The process of member `name`. */
+  process(name: string): MemberProcess {
+    const found = this.#processes.get(name);
+    if (found === undefined) throw new Error(`no member ${name}`);
+    return found;
+  }
+
+  /** The member's current pid (for the network's connection owner lookup). */
+  pidOf(name: string): number | null {
+    return this.process(name).pid;
+  }
+
+  startAll(): void {
+    for (const process of this.#processes.values()) process.start();
+  }
+
+  async kill(name: string): Promise<void> {
+    await this.process(name).signal('SIGKILL');
+  }
+
+  restart(name: string): void {
+    this.process(name).start();
+  }
+
+  async pause(name: string): Promise<void> {
+    await this.process(name).signal('SIGSTOP');
+  }
+
+  async resume(name: string): Promise<void> {
+    await this.process(name).signal('SIGCONT');
+  }
+
+  /** Stops every member (SIGTERM) and closes the harness's clients. */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#processes.values()].map((process) => process.signal('SIGTERM')));
+    for (const client of this.#status.values()) client.close();
+  }
+
+  /** SIGKILLs whatever still runs (cleanup on any exit path). */
+  async killAll(): Promise<void> {
+    await Promise.all([...this.#processes.values()].map((process) => process.signal('SIGKILL')));
+    for (const client of this.#status.values()) client.close();
+  }
+
+  /**
+   * The name of the member every running, unpaused member names as leader, or null when they do
+   * not agree (an election in progress, a partition, a member not answering).
+   */
+  async agreedLeader(): Promise<string | null> {
+    const live = this.members.filter((m) => this.process(m.name).running && !this.process(m.name).paused);
+    let answers;
+    try {
+      answers = await Promise.all(live.map((m) => this.#status.get(m.name)!.status(statusTimeoutMs)));
+    } catch {
+      return null;
+    }
+    const leaders = new Set(answers.map((answer) => answer.leaderId));
+    if (leaders.size !== 1 || leaders.has('0')) return null;
+    const leaderId = answers[0]!.leaderId;
+    const index = answers.findIndex((answer) => answer.memberId === leaderId);
+    return index === -1 ? null : live[index]!.name;
+  }
+
+  /** Polls until the running members agree on a leader; throws after `timeoutMs`. */
+  async waitForLeader(timeoutMs: number): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const leader = await this.agreedLeader();
+      if (leader !== null) return leader;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const tails = this.members.map((m) => `${m.name}: ${this.process(m.name).logTail.slice(-3).join(' | ')}`);
+    throw new Error(`no agreed leader within ${timeoutMs} ms\n${tails.join('\n')}`);
+  }
+}
