@@ -14,12 +14,17 @@ import { loadEtcdProto } from '../server/grpc/proto.js';
 import { etcdServices } from '../server/services.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod --version';
+const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod chaos [options] | synod --version';
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === '--version' || command === 'version') {
     console.log(`synod ${version}`);
+    return;
+  }
+  if (command === 'chaos') {
+    const { chaosMain } = await import('./chaos-cli.js');
+    process.exitCode = await chaosMain(rest);
     return;
   }
   if (command !== 'server') {

@@ -160,10 +160,7 @@ export function createKvClient(options: KvClientOptions): KvClient {
       return response.succeeded;
     },
     async deleteRange(request, context) {
-      const wire = {
-        key: Buffer.from(request.key),
-        range_end: Buffer.from(request.rangeEnd ?? ''),
-      };
+      const wire = { key: Buffer.from(request.key), ...wireRangeEnd(request.rangeEnd) };
       const response = await call<{ deleted: string }>('DeleteRange', wire, context);
       return Number(response.deleted);
     },
@@ -171,10 +168,19 @@ export function createKvClient(options: KvClientOptions): KvClient {
   };
 }
 
+/**
+ * `range_end` only when set. grpc-js's encoder writes a field given as an empty Buffer (tag and
+ * length 0), and etcd's Go decoder then sees a non-nil empty range end, which it reads as "every
+ * key ≥ key" rather than "this key alone": a get of an absent key returned the next key.
+ */
+function wireRangeEnd(rangeEnd: string | undefined): { range_end?: Buffer } {
+  return rangeEnd === undefined || rangeEnd === '' ? {} : { range_end: Buffer.from(rangeEnd) };
+}
+
 function wireRange(request: RangeRequest): object {
   return {
     key: Buffer.from(request.key),
-    range_end: Buffer.from(request.rangeEnd ?? ''),
+    ...wireRangeEnd(request.rangeEnd),
     revision: String(request.revision ?? 0),
     limit: String(request.limit ?? 0),
   };

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * `npm run chaos -- [options]` and `synod chaos [options]`: one Jepsen-style run against real
+ * Synod or etcd processes on loopback (src/apps/chaos). Prints the verdict; with --json the last
+ * line is exactly the summary object. Exits 0 when the history is valid, 1 when not, 2 on bad
+ * options.
+ */
+
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { faultKinds } from './chaos/nemesis.js';
+import { runChaos, runnableWorkloads } from './chaos/run.js';
+import type { ChaosTarget, FaultKind, WorkloadKind } from './chaos/types.js';
+
+const usage = `usage: synod chaos [--target synod|etcd] [--nodes 3|5] [--time 60s] [--seed N]
+  [--faults ${faultKinds.join(',')}] [--workload ${runnableWorkloads.join(',')}]
+  [--clients N] [--out DIR] [--keep-data] [--json]`;
+
+/** `120`, `120s`, `2m` → milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m)?$/.exec(text);
+  if (match === null) throw new Error(`--time ${text}: expected e.g. 120s or 2m`);
+  const value = Number(match[1]);
+  const unit = match[2] ?? 's';
+  return unit === 'ms' ? value : unit === 's' ? value * 1_000 : value * 60_000;
+}
+
+function listOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T[] {
+  const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const item of items) {
+    if (!allowed.includes(item as T)) throw new Error(`--${flag} ${item}: expected one of ${allowed.join(', ')}`);
+  }
+  return items as T[];
+}
+
+/** Parses the command line and runs; returns the exit code. */
+export async function chaosMain(argv: readonly string[]): Promise<number> {
+  let options;
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: {
+        target: { type: 'string', default: 'synod' },
+        nodes: { type: 'string', default: '3' },
+        time: { type: 'string', default: '60s' },
+        seed: { type: 'string', default: '1' },
+        faults: { type: 'string', default: 'partition,kill,pause' },
+        workload: { type: 'string', default: runnableWorkloads.join(',') },
+        clients: { type: 'string' },
+        out: { type: 'string' },
+        'keep-data': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
+    const target = listOf<ChaosTarget>('target', values.target, ['synod', 'etcd'])[0];
+    const nodes = Number(values.nodes);
+    if (target === undefined || !Number.isInteger(nodes) || nodes < 1 || nodes > 7) {
+      throw new Error('--target synod|etcd and --nodes 1..7');
+    }
+    options = {
+      target, nodes, json: values.json,
+      durationMs: parseDuration(values.time),
+      seed: Number.parseInt(values.seed, 10),
+      faults: values.faults === 'none' ? [] : listOf<FaultKind>('faults', values.faults, faultKinds),
+      workloads: listOf<WorkloadKind>('workload', values.workload, runnableWorkloads),
+      ...(values.clients === undefined ? {} : { clientsPerWorkload: Number(values.clients) }),
+      ...(values.out === undefined ? {} : { outDir: values.out }),
+      keepData: values['keep-data'],
+    };
+    if (!Number.isSafeInteger(options.seed)) throw new Error('--seed must be an integer');
+  } catch (error) {
+    console.error(`synod chaos: ${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  const outcome = await runChaos({ ...options, log: (line) => console.error(line) });
+  console.log(outcome.text);
+  if (options.json) console.log(JSON.stringify(outcome.summary));
+  return outcome.summary.verdict === 'valid' ? 0 : 1;
+}
+
+// Run when this file is the entry (npm run chaos); `synod chaos` imports `chaosMain` instead.
+const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1]);
+if (invokedDirectly) {
+  chaosMain(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
+    console.error(error);
+    process.exit(3);
+  });
+}
