@@ -9,13 +9,15 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { plantedBugVariable, serverPlantedBugs } from '../server/planted-bugs.js';
 import { faultKinds } from './chaos/nemesis.js';
 import { runChaos, runnableWorkloads } from './chaos/run.js';
 import type { ChaosTarget, FaultKind, WorkloadKind } from './chaos/types.js';
 
 const usage = `usage: synod chaos [--target synod|etcd] [--nodes 3|5] [--time 60s] [--seed N]
   [--faults ${faultKinds.join(',')}] [--workload ${runnableWorkloads.join(',')}]
-  [--clients N] [--out DIR] [--keep-data] [--json]`;
+  [--clients N] [--out DIR] [--keep-data] [--json]
+  [--planted-bug ${serverPlantedBugs.join('|')}]  (Synod only: a deliberate bug the run must catch)`;
 
 /** `120`, `120s`, `2m` → milliseconds. */
 export function parseDuration(text: string): number {
@@ -50,6 +52,7 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
         clients: { type: 'string' },
         out: { type: 'string' },
         'keep-data': { type: 'boolean', default: false },
+        'planted-bug': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -72,6 +75,7 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       ...(values.clients === undefined ? {} : { clientsPerWorkload: Number(values.clients) }),
       ...(values.out === undefined ? {} : { outDir: values.out }),
       keepData: values['keep-data'],
+      ...(values['planted-bug'] === undefined ? {} : { extraEnv: { [plantedBugVariable]: values['planted-bug'] } }),
     };
     if (!Number.isSafeInteger(options.seed)) throw new Error('--seed must be an integer');
   } catch (error) {

@@ -12,6 +12,7 @@ import { startServer, type ServiceRegistrar } from '../server/server.js';
 import { createGrpcServer } from '../server/api/grpc-server.js';
 import { loadEtcdProto } from '../server/grpc/proto.js';
 import { etcdServices } from '../server/services.js';
+import { plantedBugFromEnv } from '../server/planted-bugs.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod chaos [options] | synod --version';
@@ -43,6 +44,7 @@ async function main(argv: readonly string[]): Promise<void> {
     grpc: createGrpcServer({ proto, maxRequestBytes: config.maxRequestBytes }),
     registerServices,
     synodVersion: version,
+    plantedBug: plantedBugFromEnv(process.env),
   });
   logger.info(`synod ${version} serving etcd v3 clients on ${config.listenClientUrls[0]!.href} (data in ${config.dataDir})`);
   let closing = false;

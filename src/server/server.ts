@@ -26,6 +26,7 @@ import { AutoCompactor } from './compactor.js';
 import { identityOf, type MemberIdentity } from './member-identity.js';
 import { RaftNode, intervalTickScheduler } from './node/raft-node.js';
 import { PeerTransport } from './peer/peer-transport.js';
+import type { ServerPlantedBug } from './planted-bugs.js';
 import {
   LeaseKeeper, leaseLeaderOverPeers, serveForwardedLeaseRequests, serveLeaseRequestsToPeers,
   type LeaseLeaderClient,
@@ -57,6 +58,8 @@ export interface RunningMember {
   readonly leaseKeeper: LeaseKeeper;
   /** Lease requests only the leader answers, forwarded to it. */
   readonly leaseLeader: LeaseLeaderClient;
+  /** A deliberate bug for chaos tests (planted-bugs.ts), or null — always null in production. */
+  readonly plantedBug: ServerPlantedBug | null;
 }
 
 /** A started server. */
@@ -73,6 +76,8 @@ export async function startServer(options: {
   grpc: GrpcServer;
   registerServices: ServiceRegistrar;
   synodVersion: string;
+  /** From `plantedBugFromEnv`; chaos tests only. */
+  plantedBug?: ServerPlantedBug | null;
 }): Promise<RunningServer> {
   const { config, logger } = options;
   const layout = clusterLayoutOf(config);
@@ -138,7 +143,11 @@ export async function startServer(options: {
   // A single voter wins at once; no need to wait out an election timeout. A cluster elects by
   // timeout, after pre-vote, so a restarting member never disrupts a healthy leader.
   if (layout.members.length === 1) node.campaign();
-  const leaseKeeper = new LeaseKeeper({ node, electionTimeoutMs: config.electionTimeoutMs });
+  const plantedBug = options.plantedBug ?? null;
+  if (plantedBug !== null) logger.warn({ plantedBug }, 'PLANTED BUG ON: this member breaks its guarantees on purpose (chaos tests only)');
+  const leaseKeeper = new LeaseKeeper({
+    node, electionTimeoutMs: config.electionTimeoutMs, neverExpire: plantedBug === 'lease-never-expires',
+  });
   leaseKeeper.start();
   const compactor = new AutoCompactor({
     node,
@@ -149,7 +158,9 @@ export async function startServer(options: {
   serveLeaseRequestsToPeers(transport, serveForwardedLeaseRequests(leaseKeeper));
   const leaderNode = node;
   const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
-  const member: RunningMember = { config, identity, node, layout, transport, leaseKeeper, leaseLeader };
+  const member: RunningMember = {
+    config, identity, node, layout, transport, leaseKeeper, leaseLeader, plantedBug,
+  };
   options.registerServices(options.grpc, member);
   // gRPC and HTTP/1.1 share each client port (etcd's cmux); /metrics is also on the metrics URLs.
   const endpoints = {

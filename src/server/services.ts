@@ -32,6 +32,7 @@ export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: Runni
     grpc.addService(proto.services.KV, createKvService({
       node, definition: proto.services.KV, ...ids, quota,
       maxRequestBytes: config.maxRequestBytes, txnOpsMax: config.maxTxnOps,
+      plantedBug: member.plantedBug,
     }));
     grpc.addService(proto.services.Watch, createWatchService({ node, ...ids }));
     grpc.addService(proto.services.Lease, createLeaseService({

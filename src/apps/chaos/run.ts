@@ -40,6 +40,8 @@ export interface ChaosOptions {
   readonly keepData?: boolean;
   /** Extra server flags for every member. */
   readonly extraFlags?: readonly string[];
+  /** Extra environment for every member (the planted-bug tests set SYNOD_PLANTED_BUG). */
+  readonly extraEnv?: Readonly<Record<string, string>>;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -74,6 +76,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
   const cluster = await ChaosCluster.create({
     target: options.target, nodes: options.nodes, dataRoot, timing,
     ...(options.extraFlags === undefined ? {} : { extraFlags: options.extraFlags }),
+    ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv }),
   });
   const network = await PeerNetwork.start(
     cluster.members.map((member) => ({ ...member, pid: () => cluster.pidOf(member.name) })),

@@ -20,6 +20,7 @@ import {
 // Deep import: src/kv/index.ts is outside this change; re-export from there when integrating.
 import { txnHasPut } from '../../kv/command.js';
 import { maxRequestBytesDefault } from '../flags.js';
+import type { ServerPlantedBug } from '../planted-bugs.js';
 import type { RaftNode } from '../node/raft-node.js';
 import {
   decodeDeleteRangeRequest, decodePutRequest, decodeRangeRequest, decodeTxnRequest,
@@ -56,6 +57,8 @@ export interface KvServiceOptions {
    * (etcd's quotaKVServer; `createQuota` in quota.ts). Default: no quota.
    */
   readonly quota?: { check(requestBytes: number): Promise<void> };
+  /** A deliberate bug for the chaos harness's tests (planted-bugs.ts); never set otherwise. */
+  readonly plantedBug?: ServerPlantedBug | null;
 }
 
 interface KvServiceConfig {
@@ -67,6 +70,7 @@ interface KvServiceConfig {
   readonly txnOpsMax: number;
   readonly onFatal: (error: unknown) => void;
   readonly quota: { check(requestBytes: number): Promise<void> } | undefined;
+  readonly plantedBug: ServerPlantedBug | null;
 }
 
 /** The KV implementation for `server.addService(proto.services.KV, …)`. */
@@ -104,6 +108,7 @@ function validateOptions(options: KvServiceOptions): KvServiceConfig {
     maxRequestBytes,
     txnOpsMax,
     onFatal: options.onFatal ?? rethrowLater,
+    plantedBug: options.plantedBug ?? null,
     quota: options.quota,
   });
 }
@@ -139,7 +144,8 @@ function kvHandlers(config: KvServiceConfig) {
     async range(wire: WireRangeRequest): Promise<object> {
       const request = decodeRangeRequest(wire);
       checkRangeRequest(request);
-      if (!wire.serializable) await node.linearizableRead();
+      const readIndexSkipped = config.plantedBug === 'read-without-read-index';
+      if (!wire.serializable && !readIndexSkipped) await node.linearizableRead();
       return encodeRangeResponse(header(), node.stateMachine.store.range(request));
     },
     async put(wire: WirePutRequest): Promise<object> {
@@ -148,6 +154,11 @@ function kvHandlers(config: KvServiceConfig) {
       // Measured outside `quota?.` so that the size bound holds without a quota as well.
       const requestBytes = guardSize('Put', wire);
       await config.quota?.check(requestBytes);
+      if (config.plantedBug === 'ack-before-commit') {
+        // Planted bug: answer at once; the proposal may still be lost with its leader.
+        apply({ type: 'put', request }).catch(() => undefined);
+        return encodePutResponse(header(), { header: { revision: node.stateMachine.store.currentRevision } });
+      }
       const { response } = await apply({ type: 'put', request });
       return encodePutResponse(header(), response);
     },

@@ -70,6 +70,8 @@ export interface LeaseKeeperOptions {
   readonly revokesPerSecondMax?: number;
   /** Receives an `AssertionFailure` met by a revoke. Default: rethrow asynchronously (crash). */
   readonly onFatal?: (error: unknown) => void;
+  /** Planted bug for the chaos harness (src/server/planted-bugs.ts): never revoke. */
+  readonly neverExpire?: boolean;
 }
 
 interface LeaseDeadline {
@@ -85,6 +87,7 @@ export class LeaseKeeper {
   readonly #scheduler: CheckScheduler;
   readonly #electionTimeoutMs: number;
   readonly #checkIntervalMs: number;
+  readonly #neverExpire: boolean;
   readonly #onFatal: (error: unknown) => void;
   readonly #deadlines = new Map<bigint, LeaseDeadline>();
   readonly #revoking = new Set<bigint>();
@@ -101,6 +104,7 @@ export class LeaseKeeper {
     this.#scheduler = options.scheduler ?? intervalCheckScheduler;
     this.#electionTimeoutMs = options.electionTimeoutMs;
     this.#checkIntervalMs = options.checkIntervalMs ?? checkIntervalMsDefault;
+    this.#neverExpire = options.neverExpire ?? false;
     this.#onFatal = options.onFatal ?? rethrowLater;
     const revokesPerSecondMax = options.revokesPerSecondMax ?? revokesPerSecondMaxDefault;
     const invalid = (why: string): never => {
@@ -182,7 +186,7 @@ export class LeaseKeeper {
    * revokes for expired leases within the rate and in-flight bounds. A no-op off the leader.
    */
   check(): void {
-    if (!this.#leading) return;
+    if (!this.#leading || this.#neverExpire) return;
     const nowMs = this.#clock.nowMs();
     const lateMs = nowMs - this.#lastCheckMs - this.#checkIntervalMs;
     this.#lastCheckMs = nowMs;

@@ -32,6 +32,7 @@ export interface ChaosClusterOptions {
   readonly dataRoot: string;
   readonly timing: MemberTiming;
   readonly extraFlags?: readonly string[];
+  readonly extraEnv?: Readonly<Record<string, string>>;
 }
 
 /** N members of one target. */
@@ -69,6 +70,7 @@ export class ChaosCluster {
       processes.push(new MemberProcess({
         target: options.target, member, dataDir, initialCluster, timing: options.timing,
         ...(options.extraFlags === undefined ? {} : { extraFlags: options.extraFlags }),
+        ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv }),
       }));
     }
     return new ChaosCluster(options, members, processes);

@@ -24,8 +24,10 @@ export interface MemberLaunch {
   /** `name=http://127.0.0.1:<proxy port>,…` for every member. */
   readonly initialCluster: string;
   readonly timing: MemberTiming;
-  /** Extra flags (e.g. test-only faults). */
+  /** Extra flags. */
   readonly extraFlags?: readonly string[];
+  /** Extra environment (e.g. SYNOD_PLANTED_BUG for the planted-bug tests). */
+  readonly extraEnv?: Readonly<Record<string, string>>;
 }
 
 /** How `synod server` is started from this build: the compiled CLI, or the sources through tsx. */
@@ -101,7 +103,9 @@ export class MemberProcess {
     const [command, args] = this.launch.target === 'synod'
       ? [process.execPath, [...synodCommand(), 'server', ...flags]]
       : ['etcd', flags];
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.launch.extraEnv },
+    });
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line === '') continue;
