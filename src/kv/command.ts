@@ -1,13 +1,17 @@
 /**
  * The commands the server proposes through Raft for the KV state machine, as plain data, and their
- * encoding in log entries. The encoding is JSON with two tagged forms, `{"$b": "<hex>"}` for byte
- * strings and `{"$n": "<decimal>"}` for int64 lease IDs, so entries stay readable in traces. A
- * command is fully decided before it is proposed (the leader picks lease IDs and expiry), so
- * applying it is deterministic.
+ * encoding in log entries. A command is fully decided before it is proposed (the leader picks
+ * lease IDs and expiry), so applying it is deterministic.
+ *
+ * Entries are written in the binary format of command-codec.ts, whose first byte is 1. Logs and
+ * snapshots of older members hold JSON entries (first byte `{`) with two tagged forms,
+ * `{"$b": "<hex>"}` for byte strings and `{"$n": "<decimal>"}` for int64 IDs; those still decode,
+ * so a member upgrades without rewriting its log.
  */
 
 import { SynodError } from '../base/index.js';
-import { fromHex, toHex } from './bytes.js';
+import { fromHex } from './bytes.js';
+import { commandFormatBinary, decodeCommandBinary, encodeCommandBinary } from './command-codec.js';
 import type { AlarmMember } from './mvcc-store.js';
 import type { DeleteRangeRequest, PutRequest, TxnRequest } from './types.js';
 
@@ -54,18 +58,31 @@ export function txnHasPut(request: TxnRequest): boolean {
   return ops.some((op) => 'requestPut' in op || ('requestTxn' in op && txnHasPut(op.requestTxn)));
 }
 
-/** Encodes `command` for a log entry. */
-export function encodeCommand(command: Command): Uint8Array {
-  const text = JSON.stringify(command, (_key, value: unknown) => {
-    if (value instanceof Uint8Array) return { $b: toHex(value) };
-    if (typeof value === 'bigint') return { $n: value.toString() };
-    return value;
-  });
-  return new TextEncoder().encode(text);
+/** Options of `encodeCommand`. */
+export interface EncodeCommandOptions {
+  /** Bytes to place before the command in the same buffer (a proposal header), saving a copy. */
+  readonly prefix?: Uint8Array;
 }
 
-/** Decodes a log entry written by `encodeCommand`. Malformed input is SYNOD_STORAGE_CORRUPT. */
+/** Encodes `command` for a log entry, in the binary format, after `options.prefix` if given. */
+export function encodeCommand(command: Command, options?: EncodeCommandOptions): Uint8Array {
+  return encodeCommandBinary(command, options?.prefix);
+}
+
+/**
+ * Decodes a log entry written by `encodeCommand`, or by the JSON encoder of older members,
+ * dispatching on the first byte. Malformed input is SYNOD_STORAGE_CORRUPT.
+ */
 export function decodeCommand(bytes: Uint8Array): Command {
+  if (bytes.length > 0 && bytes[0] === commandFormatBinary) return decodeCommandBinary(bytes);
+  if (bytes.length > 0 && bytes[0] === jsonFormatFirstByte) return decodeCommandJson(bytes);
+  throw new SynodError('SYNOD_STORAGE_CORRUPT', 'kv command: unknown format');
+}
+
+/** `{`, which opens every entry the JSON encoder wrote. */
+const jsonFormatFirstByte = 0x7b;
+
+function decodeCommandJson(bytes: Uint8Array): Command {
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes), revive);
@@ -78,7 +95,6 @@ export function decodeCommand(bytes: Uint8Array): Command {
   }
   return parsed as Command;
 }
-
 function revive(_key: string, value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const record = value as Record<string, unknown>;

@@ -57,17 +57,21 @@ export class RequestIdGenerator {
   }
 }
 
-/** Encodes `command` behind `header` (from `RequestIdGenerator.next`). */
+/**
+ * Encodes `command` behind `header` (from `RequestIdGenerator.next`). The command is written
+ * straight after the header in one buffer of the exact size: no intermediate body to copy.
+ */
 export function encodeProposal(header: Uint8Array, command: Command): Uint8Array {
   assert(header.length === proposalHeaderBytes, 'proposal header size');
-  const body = encodeCommand(command);
-  const data = new Uint8Array(proposalHeaderBytes + body.length);
-  data.set(header, 0);
-  data.set(body, proposalHeaderBytes);
+  const data = encodeCommand(command, { prefix: header });
+  assert(data.length > proposalHeaderBytes, 'proposal holds a command');
   return data;
 }
 
-/** Decodes an entry written by `encodeProposal`. Malformed input is SYNOD_STORAGE_CORRUPT. */
+/**
+ * Decodes an entry written by `encodeProposal`. Malformed input is SYNOD_STORAGE_CORRUPT. The
+ * command is decoded from a view of `data`; its byte strings are copies, so the entry can go.
+ */
 export function decodeProposal(data: Uint8Array): DecodedProposal {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (data.length < proposalHeaderBytes || view.getUint8(0) !== proposalVersion) {
@@ -80,6 +84,6 @@ export function decodeProposal(data: Uint8Array): DecodedProposal {
 }
 
 function requestIdOf(view: DataView): string {
-  const parts = [1, 5, 9, 13, 17].map((offset) => view.getUint32(offset).toString(16));
-  return parts.join('.');
+  const hex = (offset: number): string => view.getUint32(offset).toString(16);
+  return `${hex(1)}.${hex(5)}.${hex(9)}.${hex(13)}.${hex(17)}`;
 }
