@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    // Interop tests need real etcd; `npm run test:interop` runs them (see .ci/run).
-    exclude: ['test/interop/**', 'node_modules/**'],
+    // Interop tests need real etcd (`npm run test:interop`); chaos tests start whole clusters for
+    // minutes (`npm run test:chaos`). .ci/run runs both.
+    exclude: ['test/interop/**', 'test/chaos/**', 'node_modules/**'],
     // Simulation suites run hundreds of seeds; they are CPU-bound, not flaky, so the
     // limit is generous and fixed rather than retried.
     testTimeout: 300_000,
