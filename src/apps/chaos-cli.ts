@@ -6,17 +6,25 @@
  * options.
  */
 
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { plantedBugVariable, serverPlantedBugs } from '../server/planted-bugs.js';
 import { faultKinds } from './chaos/nemesis.js';
+import type { ChaosSummary } from './chaos/report.js';
 import { runChaos, runnableWorkloads } from './chaos/run.js';
 import type { ChaosTarget, FaultKind, WorkloadKind } from './chaos/types.js';
 
-const usage = `usage: synod chaos [--target synod|etcd] [--nodes 3|5] [--time 60s] [--seed N]
+/**
+ * The members' --snapshot-count in chaos runs (etcd's default is 100,000): small enough that every
+ * run takes many snapshots and compacts the log while faults hit, so restarts, OS-crash rebuilds
+ * and lagging followers go through snapshots too, not only through log replay.
+ */
+const chaosSnapshotCountDefault = 2_000;
+
+const usage = `usage: synod chaos [--target synod|etcd|synod,etcd] [--runs N] [--nodes 3|5] [--time 60s] [--seed N]
   [--faults ${faultKinds.join(',')}] [--workload ${runnableWorkloads.join(',')}]
-  [--clients N] [--out DIR] [--keep-data] [--json]
+  [--clients N] [--snapshot-count N] [--out DIR] [--keep-data] [--json]
   [--planted-bug ${serverPlantedBugs.join('|')}]  (Synod only: a deliberate bug the run must catch)`;
 
 /** `120`, `120s`, `2m` → milliseconds. */
@@ -44,12 +52,14 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       args: [...argv],
       options: {
         target: { type: 'string', default: 'synod' },
+        runs: { type: 'string', default: '1' },
         nodes: { type: 'string', default: '3' },
         time: { type: 'string', default: '60s' },
         seed: { type: 'string', default: '1' },
         faults: { type: 'string', default: 'partition,kill,pause' },
         workload: { type: 'string', default: runnableWorkloads.join(',') },
         clients: { type: 'string' },
+        'snapshot-count': { type: 'string', default: String(chaosSnapshotCountDefault) },
         out: { type: 'string' },
         'keep-data': { type: 'boolean', default: false },
         'planted-bug': { type: 'string' },
@@ -61,13 +71,17 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       console.log(usage);
       return 0;
     }
-    const target = listOf<ChaosTarget>('target', values.target, ['synod', 'etcd'])[0];
+    const targets = listOf<ChaosTarget>('target', values.target, ['synod', 'etcd']);
     const nodes = Number(values.nodes);
-    if (target === undefined || !Number.isInteger(nodes) || nodes < 1 || nodes > 7) {
-      throw new Error('--target synod|etcd and --nodes 1..7');
+    const runs = Number(values.runs);
+    if (targets.length === 0 || !Number.isInteger(nodes) || nodes < 1 || nodes > 7) {
+      throw new Error('--target synod|etcd[,…] and --nodes 1..7');
     }
+    if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error('--runs 1..1000');
+    const snapshotCount = Number(values['snapshot-count']);
+    if (!Number.isInteger(snapshotCount) || snapshotCount < 1) throw new Error('--snapshot-count must be a positive integer');
     options = {
-      target, nodes, json: values.json,
+      targets, runs, nodes, json: values.json,
       durationMs: parseDuration(values.time),
       seed: Number.parseInt(values.seed, 10),
       faults: values.faults === 'none' ? [] : listOf<FaultKind>('faults', values.faults, faultKinds),
@@ -75,6 +89,7 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       ...(values.clients === undefined ? {} : { clientsPerWorkload: Number(values.clients) }),
       ...(values.out === undefined ? {} : { outDir: values.out }),
       keepData: values['keep-data'],
+      extraFlags: ['--snapshot-count', String(snapshotCount)],
       ...(values['planted-bug'] === undefined ? {} : { extraEnv: { [plantedBugVariable]: values['planted-bug'] } }),
     };
     if (!Number.isSafeInteger(options.seed)) throw new Error('--seed must be an integer');
@@ -82,10 +97,31 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
     console.error(`synod chaos: ${(error as Error).message}\n${usage}`);
     return 2;
   }
-  const outcome = await runChaos({ ...options, log: (line) => console.error(line) });
-  console.log(outcome.text);
-  if (options.json) console.log(JSON.stringify(outcome.summary));
-  return outcome.summary.verdict === 'valid' ? 0 : 1;
+  const { targets, runs, json, outDir, ...common } = options;
+  const summaries: ChaosSummary[] = [];
+  for (let run = 0; run < runs; run++) {
+    for (const target of targets) {
+      const seed = common.seed + run;
+      const single = runs === 1 && targets.length === 1;
+      const outcome = await runChaos({
+        ...common, target, seed, log: (line) => console.error(line),
+        ...(outDir === undefined ? {} : { outDir: single ? outDir : join(outDir, `${target}-seed${seed}`) }),
+      });
+      console.log(outcome.text);
+      summaries.push(outcome.summary);
+    }
+  }
+  if (summaries.length > 1) console.log(campaignTable(summaries, common.seed, targets.length));
+  if (json) console.log(JSON.stringify(summaries.length === 1 ? summaries[0] : { runs: summaries }));
+  return summaries.every((summary) => summary.verdict === 'valid') ? 0 : 1;
+}
+
+/** A Markdown table of a campaign's runs (for docs/reliability.md). */
+function campaignTable(summaries: readonly ChaosSummary[], firstSeed: number, targetCount: number): string {
+  const header = '| seed | target | ops | ok | failed | unknown | faults | violations | lost writes | verdict |\n' +
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
+  const rows = summaries.map((s, index) => `| ${firstSeed + Math.floor(index / targetCount)} | ${s.target} | ${s.ops} | ${s.ok} | ${s.failed} | ${s.unknown} | ${s.faults} | ${s.violations} | ${s.lost_writes} | ${s.verdict} |`);
+  return [header, ...rows].join('\n');
 }
 
 // Run when this file is the entry (npm run chaos); `synod chaos` imports `chaosMain` instead.

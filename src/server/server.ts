@@ -102,6 +102,9 @@ export async function startServer(options: {
     logger.warn({ truncatedFrom: store.openReport.truncatedFrom }, 'raft log: corrupt tail truncated');
   }
   const backend = LmdbKvBackend.open({ path: join(config.dataDir, 'kv') });
+  if (backend.openReport.discardedUnsynced) {
+    logger.warn('kv backend: written without fsync before an OS restart, discarded; rebuilding from the raft log');
+  }
   const stateMachine = KvStateMachine.open({ backend, txnOpsMax: config.maxTxnOps });
   let node: RaftNode | null = null;
   const transport = new PeerTransport({

@@ -29,9 +29,18 @@ describe('planted bugs are caught on real processes', () => {
     expect(summary.lost_writes, text).toBeGreaterThan(0);
   });
 
+  it('expired leases never revoked: keys outlive their TTL', async () => {
+    const { summary, text } = await runChaos({
+      ...base, faults: [], workloads: ['lease'],
+      extraEnv: { SYNOD_PLANTED_BUG: 'lease-never-expires' },
+    });
+    expect(summary.verdict, text).toBe('invalid');
+    expect(text).toMatch(/INVALID lease/);
+  });
+
   it('the same runs without the bugs are valid', async () => {
     const { summary, text } = await runChaos({
-      ...base, faults: ['partition', 'kill-leader'], workloads: ['register', 'set'],
+      ...base, faults: ['partition', 'kill-leader'], workloads: ['register', 'set', 'lease'],
     });
     expect(summary.verdict, text).toBe('valid');
     expect(summary.ok, text).toBeGreaterThan(1_000);

@@ -21,6 +21,7 @@ export interface NetworkFaults {
 /** Every fault kind the nemesis knows. */
 export const faultKinds: readonly FaultKind[] = Object.freeze([
   'partition', 'partition-one-way', 'latency', 'reset', 'kill', 'kill-leader', 'kill-majority', 'pause',
+  'lose-unsynced',
 ]);
 
 /** Options of `Nemesis`. */
@@ -51,7 +52,6 @@ export class Nemesis {
   readonly #records: FaultRecord[] = [];
 
   constructor(options: NemesisOptions) {
-    if (options.kinds.length === 0) throw new Error('the nemesis needs at least one fault kind');
     this.#options = options;
     this.#random = new SeededRandom(options.seed);
   }
@@ -63,6 +63,7 @@ export class Nemesis {
 
   /** Injects faults until `signal` aborts; resolves once the last fault is healed. */
   async run(signal: AbortSignal): Promise<void> {
+    if (this.#options.kinds.length === 0) return; // A fault-free run: the control experiment.
     const quiet = this.#options.quietMs ?? { min: 1_000, max: 3_000 };
     const electionMs = this.#options.cluster.timing.electionTimeoutMs;
     const hold = this.#options.holdMs ?? { min: 2 * electionMs, max: 6 * electionMs };
@@ -137,6 +138,11 @@ export class Nemesis {
             for (const name of victims) cluster.restart(name);
           },
         };
+      }
+      case 'lose-unsynced': {
+        const victim = this.#pick(this.#names());
+        await cluster.loseUnsynced(victim);
+        return { kind, detail: victim, heal: async () => cluster.restart(victim) };
       }
       case 'pause': {
         const victim = (this.#random.int(2) === 0 ? await cluster.agreedLeader() : null) ?? this.#pick(this.#names());

@@ -4,6 +4,7 @@
  * final read, check the history, measure write availability, and write the report.
  */
 
+import { setMaxListeners } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { writeUnavailability } from './availability.js';
 import { ChaosCluster } from './cluster/chaos-cluster.js';
 import { PeerNetwork } from './network/peer-network.js';
 import { Nemesis } from './nemesis.js';
+import { runStreamWorkload, streamWorkloadKinds } from './stream-workloads.js';
 import { htmlReport, summarize, textReport, type ChaosSummary } from './report.js';
 import type { ChaosTarget, CheckVerdict, FaultKind, HistoryEntry, WorkloadKind } from './types.js';
 import { bankWorkload } from './workloads/bank-workload.js';
@@ -21,8 +23,13 @@ import { registerWorkload } from './workloads/register-workload.js';
 import { setWorkload } from './workloads/set-workload.js';
 import { createKvClient, type Workload, type WorkloadClient } from './workloads/workload.js';
 
-/** The workloads `runChaos` can drive today. */
-export const runnableWorkloads: readonly WorkloadKind[] = Object.freeze(['register', 'bank', 'set']);
+/** The workloads whose clients the runner drives one operation at a time. */
+const operationWorkloads: readonly WorkloadKind[] = Object.freeze(['register', 'bank', 'set']);
+
+/** Every workload `runChaos` can drive. */
+export const runnableWorkloads: readonly WorkloadKind[] = Object.freeze([
+  ...operationWorkloads, ...streamWorkloadKinds,
+]);
 
 /** Options of one run. */
 export interface ChaosOptions {
@@ -62,7 +69,7 @@ function workloadOf(kind: WorkloadKind): Workload {
     case 'register': return registerWorkload() as Workload;
     case 'bank': return bankWorkload() as Workload;
     case 'set': return setWorkload() as Workload;
-    default: throw new Error(`workload ${kind} is not runnable yet (runnable: ${runnableWorkloads.join(', ')})`);
+    default: throw new Error(`workload ${kind} is not an operation workload`);
   }
 }
 
@@ -72,9 +79,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
   const outDir = options.outDir ?? await mkdtemp(join(tmpdir(), `synod-chaos-${options.target}-`));
   await mkdir(outDir, { recursive: true });
   const dataRoot = join(outDir, 'data');
-  const workloads = options.workloads.map(workloadOf);
+  const workloads = options.workloads.filter((kind) => operationWorkloads.includes(kind)).map(workloadOf);
+  const streamKinds = options.workloads.filter((kind) => streamWorkloadKinds.includes(kind));
   const cluster = await ChaosCluster.create({
-    target: options.target, nodes: options.nodes, dataRoot, timing,
+    target: options.target, nodes: options.nodes, dataRoot, timing, logRoot: join(outDir, 'logs'),
     ...(options.extraFlags === undefined ? {} : { extraFlags: options.extraFlags }),
     ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv }),
   });
@@ -97,11 +105,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
     const recorder = new HistoryRecorder({ sink, runStartedAtMs: startedAtMs });
     const nowMs = () => performance.now() - startedAtMs;
     const stop = new AbortController();
+    // Every client and stream listens on this one signal; the default warning at 10 is noise.
+    setMaxListeners(10_000, stop.signal);
     const nemesis = new Nemesis({ cluster, network, kinds: options.faults, seed: options.seed, nowMs });
     const nemesisDone = options.faults.length === 0 ? Promise.resolve() : nemesis.run(stop.signal);
     const perWorkload = options.clientsPerWorkload ?? 2 * options.nodes;
     const running = workloads.flatMap((workload) => Array.from({ length: perWorkload }, (_, clientId) =>
       workload.startClient({ clientId, client: clients[clientId % clients.length]!, recorder, signal: stop.signal })));
+    const streams = streamKinds.map((kind) => runStreamWorkload(kind, {
+      proto, endpoints: cluster.members, nowMs, durationMs: options.durationMs, signal: stop.signal,
+      clients: perWorkload, electionTimeoutMs: timing.electionTimeoutMs,
+    }));
     const timer = setTimeout(() => stop.abort(), options.durationMs);
     await Promise.all(running);
     clearTimeout(timer);
@@ -116,12 +130,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
       if (!process.running) cluster.restart(member.name);
     }
     await cluster.waitForLeader(leaderWaitMs);
+    const streamResults = await Promise.all(streams);
     const history: HistoryEntry[] = [];
     for await (const entry of readHistoryFile(historyPath)) history.push(entry);
     const verdicts: CheckVerdict[] = [];
     for (const workload of workloads) {
       const finalRead = await workload.final(clients);
       verdicts.push(workload.check(history.filter((entry) => entry.workload === workload.kind), finalRead));
+    }
+    for (const result of streamResults) {
+      verdicts.push(result.check(nemesis.records));
+      history.push(...result.entries);
     }
     const availability = writeUnavailability({ history, faults: nemesis.records, isWrite, endMs });
     const run = {

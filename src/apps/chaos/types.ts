@@ -37,7 +37,12 @@ export type FaultKind =
   /** SIGKILL a majority, restart them later. */
   | 'kill-majority'
   /** SIGSTOP a member for longer than the election timeout, then SIGCONT. */
-  | 'pause';
+  | 'pause'
+  /**
+   * SIGKILL a member as an OS crash would: what it wrote without fsync is lost too (see
+   * `ChaosCluster.loseUnsynced`), then restart it later.
+   */
+  | 'lose-unsynced';
 
 /** One fault as it happened: when it began and ended, and on whom. */
 export interface FaultRecord {

@@ -4,7 +4,8 @@
  * resume) plus the harness's view of who leads.
  */
 
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ChaosMember, ChaosTarget } from '../types.js';
@@ -33,6 +34,8 @@ export interface ChaosClusterOptions {
   readonly timing: MemberTiming;
   readonly extraFlags?: readonly string[];
   readonly extraEnv?: Readonly<Record<string, string>>;
+  /** Where each member's output goes, as `<name>.log` (default: kept in memory only). */
+  readonly logRoot?: string;
 }
 
 /** N members of one target. */
@@ -63,6 +66,7 @@ export class ChaosCluster {
       });
     }
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerProxyPort}`).join(',');
+    if (options.logRoot !== undefined) await mkdir(options.logRoot, { recursive: true });
     const processes: MemberProcess[] = [];
     for (const member of members) {
       const dataDir = join(options.dataRoot, member.name);
@@ -71,6 +75,7 @@ export class ChaosCluster {
         target: options.target, member, dataDir, initialCluster, timing: options.timing,
         ...(options.extraFlags === undefined ? {} : { extraFlags: options.extraFlags }),
         ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv }),
+        ...(options.logRoot === undefined ? {} : { logPath: join(options.logRoot, `${member.name}.log`) }),
       }));
     }
     return new ChaosCluster(options, members, processes);
@@ -96,6 +101,23 @@ export class ChaosCluster {
     await this.process(name).signal('SIGKILL');
   }
 
+  /**
+   * Kills member `name` the way an OS crash would, losing what it wrote without fsync. Synod's
+   * Raft log syncs before anything is acknowledged, but its MVCC backend commits without fsync
+   * and leans on the log (src/storage/kv-backend.ts): a marker holding the OS boot id tells a
+   * restart whether the page cache survived. Rewriting that marker with a foreign boot id makes
+   * the restart see a reboot, discard the backend and rebuild it from the snapshot and the log —
+   * the worst case of an OS crash, on the real recovery path. etcd syncs both its WAL and its
+   * bbolt commits, so for etcd this is a plain SIGKILL: it has nothing unsynced to lose.
+   */
+  async loseUnsynced(name: string): Promise<void> {
+    const process = this.process(name);
+    await process.signal('SIGKILL');
+    if (this.target !== 'synod') return;
+    const marker = join(process.launch.dataDir, 'kv', 'unsynced.boot-id');
+    if (existsSync(marker)) await writeFile(marker, 'boot-before-the-emulated-crash');
+  }
+
   restart(name: string): void {
     this.process(name).start();
   }
@@ -116,7 +138,10 @@ export class ChaosCluster {
 
   /** SIGKILLs whatever still runs (cleanup on any exit path). */
   async killAll(): Promise<void> {
-    await Promise.all([...this.#processes.values()].map((process) => process.signal('SIGKILL')));
+    await Promise.all([...this.#processes.values()].map(async (process) => {
+      await process.signal('SIGKILL');
+      await process.closeLog();
+    }));
     for (const client of this.#status.values()) client.close();
   }
 

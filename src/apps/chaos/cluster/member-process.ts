@@ -6,7 +6,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChaosMember, ChaosTarget } from '../types.js';
 
@@ -28,6 +28,8 @@ export interface MemberLaunch {
   readonly extraFlags?: readonly string[];
   /** Extra environment (e.g. SYNOD_PLANTED_BUG for the planted-bug tests). */
   readonly extraEnv?: Readonly<Record<string, string>>;
+  /** A file that collects everything the member prints, across restarts (appended). */
+  readonly logPath?: string;
 }
 
 /** How `synod server` is started from this build: the compiled CLI, or the sources through tsx. */
@@ -68,6 +70,7 @@ export class MemberProcess {
   #child: ChildProcess | null = null;
   #paused = false;
   readonly #log: string[] = [];
+  #logFile: WriteStream | null = null;
 
   constructor(launch: MemberLaunch) {
     this.launch = launch;
@@ -106,7 +109,11 @@ export class MemberProcess {
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.launch.extraEnv },
     });
+    if (this.#logFile === null && this.launch.logPath !== undefined) {
+      this.#logFile = createWriteStream(this.launch.logPath, { flags: 'a' });
+    }
     const keep = (chunk: Buffer) => {
+      this.#logFile?.write(chunk);
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line === '') continue;
         this.#log.push(line);
@@ -135,5 +142,12 @@ export class MemberProcess {
     child.kill(signal);
     await exited;
     this.#paused = false;
+  }
+
+  /** Flushes and closes the log file (after the last stop). */
+  async closeLog(): Promise<void> {
+    const file = this.#logFile;
+    this.#logFile = null;
+    if (file !== null) await new Promise<void>((resolve) => file.end(() => resolve()));
   }
 }
