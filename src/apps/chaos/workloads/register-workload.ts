@@ -1,5 +1,6 @@
 /**
- * The register workload: a few keys, each a linearizable register. Clients get, put and
+ * The register workload: a few keys at a time, each a linearizable register, with a fresh
+ * generation of keys every `keyGenerationMs`. Clients get, put and
  * compare-and-set random keys with values unique in the run, so a read names the one write it saw.
  * A cas expects the value this client last observed on the key, so some succeed and some do not.
  */
@@ -25,6 +26,13 @@ export interface RegisterWorkloadOptions {
   readonly seed?: number;
   /** Pause after a failed or unknown operation, so a client facing a fault does not spin. */
   readonly failureBackoffMs?: number;
+  /**
+   * How long the clients use one generation of keys before moving to fresh ones (Jepsen's
+   * independent keys). The checker's search grows with the operations and unknowns on one key,
+   * so minutes on the same key exhaust any step budget; a fresh generation keeps each key's
+   * history short while the run goes on.
+   */
+  readonly keyGenerationMs?: number;
 }
 
 const defaults = Object.freeze({
@@ -32,6 +40,7 @@ const defaults = Object.freeze({
   keyCount: 5,
   seed: 1,
   failureBackoffMs: 20,
+  keyGenerationMs: 10_000,
 });
 
 /** A register operation as recorded: the checker's KV call, on one key. */
@@ -43,7 +52,15 @@ export function registerWorkload(
 ): Workload<RegisterFinalRead> {
   const config = Object.freeze({ ...defaults, ...options });
   assert(Number.isSafeInteger(config.keyCount) && config.keyCount > 0, 'keyCount');
-  const keys = Array.from({ length: config.keyCount }, (_, index) => `${config.keyPrefix}${index}`);
+  // Every key any client used, so the final read covers each generation.
+  const usedKeys = new Set<string>();
+  const startedAtMs = performance.now();
+  const keyFor = (index: number): string => {
+    const generation = Math.floor((performance.now() - startedAtMs) / config.keyGenerationMs);
+    const key = `${config.keyPrefix}${generation}/${index}`;
+    usedKeys.add(key);
+    return key;
+  };
   const rangeEnd = prefixEnd(config.keyPrefix);
   return {
     kind: 'register',
@@ -52,10 +69,10 @@ export function registerWorkload(
       await retryUntilSuccess(clients, (client, context) =>
         client.kv.deleteRange({ key: config.keyPrefix, rangeEnd }, context));
     },
-    startClient: (run) => runRegisterClient(run, { keys, ...config }),
+    startClient: (run) => runRegisterClient(run, { keyFor, ...config }),
     async final(clients) {
       const values: Record<string, string | null> = {};
-      for (const key of keys) {
+      for (const key of usedKeys) {
         values[key] = await retryUntilSuccess(clients, (client, context) =>
           getValue(client, key, context));
       }
@@ -67,7 +84,9 @@ export function registerWorkload(
 }
 
 interface ClientConfig {
-  readonly keys: readonly string[];
+  /** The key of register `index` in the current generation. */
+  readonly keyFor: (index: number) => string;
+  readonly keyCount: number;
   readonly seed: number;
   readonly failureBackoffMs: number;
 }
@@ -78,7 +97,7 @@ async function runRegisterClient(run: ClientRun, config: ClientConfig): Promise<
   const lastSeen = new Map<string, string | null>();
   let sequence = 0;
   while (!run.signal.aborted) {
-    const key = config.keys[random.int(config.keys.length)]!;
+    const key = config.keyFor(random.int(config.keyCount));
     const call = chooseCall(random, `${run.clientId}-${sequence++}`, lastSeen.get(key) ?? null);
     const entry = await run.recorder.perform<RegisterCall, KvResult>(
       {
