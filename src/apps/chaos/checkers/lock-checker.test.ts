@@ -10,7 +10,7 @@ function section(clientId: number, token: number, fromMs: number, toMs: number,
   writes: readonly LockWriteRecord[] = [write(fromMs + 1), write(toMs - 4)]): LockSectionRecord {
   return { clientId, member: 'm1', lockKey: `lk/${clientId}`, token, acquireInvokedAtMs: fromMs - 5,
     acquiredAtMs: fromMs, writes, releaseInvokedAtMs: toMs, releaseCompletedAtMs: toMs + 2,
-    releaseOutcome: 'ok' };
+    releaseOutcome: 'ok', lease: { ttlMs: 3_000, confirmedInvokedAtMs: [fromMs - 10] } };
 }
 
 const history = (sections: readonly LockSectionRecord[]): LockHistory =>
@@ -34,6 +34,16 @@ describe('checkLock', () => {
     expect(verdict.violations).toEqual([expect.stringMatching(new RegExp(
       'overlapping unfenced critical sections: ' +
       'client 1 token 10 \\[0, 30\\] ms and client 2 token 12 \\[20, 50\\] ms'))]);
+  });
+
+  it('excuses an overlap when the first holder\'s lease may have expired before the next grant', () => {
+    // The holder's last confirmed keep-alive was sent at -3000 with TTL 3 s: by 20 ms its lease
+    // may be gone, so the next grant at 20 ms is the lock working as designed.
+    const expired = { ...section(1, 10, 0, 30, [write(1), write(5)]), lease: { ttlMs: 3_000, confirmedInvokedAtMs: [-3_000] } };
+    expect(checkLock(history([expired, section(2, 12, 20, 50)])).violations).toEqual([]);
+    // A keep-alive sent after the grant that still answered TTL > 0 proves the lease was alive.
+    const alive = { ...expired, lease: { ttlMs: 3_000, confirmedInvokedAtMs: [-3_000, 25] } };
+    expect(checkLock(history([alive, section(2, 12, 20, 50)])).valid).toBe(false);
   });
 
   it('excuses an overlap when the stale holder was fenced out', () => {

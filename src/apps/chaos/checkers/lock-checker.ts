@@ -3,9 +3,13 @@
  * revision. Pure over the recorded data. It checks, with client-side times (an interval
  * [acquired, release invoked] lies inside the true holding interval):
  *
- * - Mutual exclusion: no two sections whose resource writes all succeeded overlap. A section some
- *   write of which was fenced out (its compare failed) or is unknown is excused: fencing exists
- *   for the holder whose lease expired under it.
+ * - Mutual exclusion: no section is granted while another holder's lease is provably alive and
+ *   its writes all succeed. Excused are a section some write of which was fenced out (its compare
+ *   failed) or is unknown, and a holder whose lease may have expired before the next grant (its
+ *   keep-alives failed): a lease-based lock promises no more, and fencing exists for that holder.
+ *   A lease is provably alive at t when a grant or keep-alive that answered TTL > 0 was invoked
+ *   at i with i + TTL > t (the server counts the TTL from its receipt, after i), or was invoked
+ *   at or after t (an expired lease never answers TTL > 0 again).
  * - Tokens: distinct, and increasing in acquisition order (a section acquired before another was
  *   even requested has the smaller token).
  * - Fencing: the resource accepted writes in token order (an acknowledged write completed before
@@ -39,6 +43,8 @@ export interface LockSectionRecord {
   readonly releaseInvokedAtMs: number;
   readonly releaseCompletedAtMs: number;
   readonly releaseOutcome: 'ok' | 'failed' | 'unknown';
+  /** The holder's lease: its TTL and when each grant or keep-alive that answered TTL > 0 was sent. */
+  readonly lease: { readonly ttlMs: number; readonly confirmedInvokedAtMs: readonly number[] };
 }
 
 /** What the lock workload records. */
@@ -93,11 +99,18 @@ function checkExclusion(sections: readonly LockSectionRecord[]): string[] {
   for (const [index, first] of held.entries()) {
     for (const second of held.slice(index + 1)) {
       if (second.acquiredAtMs >= first.releaseInvokedAtMs) break;
+      if (!leaseProvablyAlive(first, second.acquiredAtMs)) continue;
       found.push(`overlapping unfenced critical sections: ${describe(first)} and ` +
         `${describe(second)}`);
     }
   }
   return found;
+}
+
+/** Whether `section`'s lease certainly existed at `atMs` (see the module comment). */
+function leaseProvablyAlive(section: LockSectionRecord, atMs: number): boolean {
+  const { ttlMs, confirmedInvokedAtMs } = section.lease;
+  return confirmedInvokedAtMs.some((invokedAtMs) => invokedAtMs >= atMs || invokedAtMs + ttlMs > atMs);
 }
 
 /** Sections sorted by `acquiredAtMs`. */

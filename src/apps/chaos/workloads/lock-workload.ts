@@ -125,13 +125,19 @@ async function clientLoop(
     const clients = connectTo(settings, clientId + session);
     const sessionEnded = new AbortController();
     try {
+      const grantInvokedAtMs = settings.nowMs();
       const granted = await unary<{ ID: string }>(clients.lease, 'LeaseGrant',
         { TTL: String(settings.leaseTtlSeconds), ID: '0' }, settings.requestTimeoutMs);
+      // What the checker needs to tell a double grant from a lease that expired under its holder.
+      const lease = { ttlMs: settings.leaseTtlSeconds * 1000, confirmedInvokedAtMs: [grantInvokedAtMs] };
       const keepingAlive = keepAliveLoop({ clients, leaseId: granted.ID,
         intervalMs: Math.ceil((settings.leaseTtlSeconds * 1000) / 3), nowMs: settings.nowMs,
-        signal: sessionEnded.signal, onRecord: () => undefined });
+        signal: sessionEnded.signal,
+        onRecord: (record) => {
+          if (record.outcome === 'ok') lease.confirmedInvokedAtMs.push(record.invokedAtMs);
+        } });
       while (!done.aborted && await criticalSection(settings, clients, { clientId, tally,
-        leaseId: granted.ID })) {
+        leaseId: granted.ID, lease })) {
         await pause(settings.holdPauseMs, done);
       }
       sessionEnded.abort();
@@ -151,6 +157,7 @@ interface SectionContext {
   readonly clientId: number;
   readonly tally: Tally;
   readonly leaseId: string;
+  readonly lease: LockSectionRecord['lease'];
 }
 
 /** Lock, token, writes, Unlock. Returns whether the session may go on with its lease. */
@@ -189,7 +196,7 @@ async function criticalSection(
   if (token !== null) {
     context.tally.sections.push({ clientId: context.clientId, member: clients.member,
       lockKey: lockKey.toString(), token, acquireInvokedAtMs, acquiredAtMs, writes,
-      releaseInvokedAtMs, releaseCompletedAtMs: nowMs(), releaseOutcome });
+      releaseInvokedAtMs, releaseCompletedAtMs: nowMs(), releaseOutcome, lease: context.lease });
   }
   return token !== null && releaseOutcome === 'ok';
 }
