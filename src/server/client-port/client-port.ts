@@ -127,6 +127,9 @@ export class ClientPort {
       for (const socket of [...this.#undecided, ...this.#http1Sockets]) socket.destroy();
       this.#undecided.clear();
       this.#http1Sockets.clear();
+      // It never listened itself, so this only emits its 'close' (what it owns, e.g. the JSON
+      // gateway's gRPC client, closes on that).
+      this.#options.http1.close();
       this.#closing = Promise.resolve();
     }
     return this.#closing;
