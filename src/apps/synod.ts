@@ -15,7 +15,7 @@ import { etcdServices } from '../server/services.js';
 import { plantedBugFromEnv } from '../server/planted-bugs.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod chaos [options] | synod --version';
+const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod chaos [options] | synod --version | synod ctl COMMAND [flags]';
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -26,6 +26,16 @@ async function main(argv: readonly string[]): Promise<void> {
   if (command === 'chaos') {
     const { chaosMain } = await import('./chaos-cli.js');
     process.exitCode = await chaosMain(rest);
+    return;
+  }
+  if (command === 'ctl') {
+    const { ctlMain } = await import('./ctl/index.js');
+    process.exitCode = await ctlMain(rest);
+    return;
+  }
+  if (command === 'snapshot') {
+    const { snapshotMain } = await import('./snapshot-cli.js');
+    process.exitCode = await snapshotMain(rest);
     return;
   }
   if (command !== 'server') {
@@ -60,6 +70,9 @@ async function main(argv: readonly string[]): Promise<void> {
       },
     );
   };
+  // etcd stops a member the cluster removed; its data directory must not be reused (its Raft id
+  // is retired), so exiting is the clear signal to the operator.
+  void server.removed.then(() => shutdown('removed from the cluster'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

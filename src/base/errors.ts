@@ -50,6 +50,20 @@ export const errorCodes = {
   SYNOD_LOCK_SESSION_EXPIRED: 'mutex: session is expired',
   SYNOD_ELECTION_NOT_LEADER: 'election: not leader',
   SYNOD_ELECTION_NO_LEADER: 'election: no leader',
+  // Membership (src/kv/members.ts, src/server/api/cluster-service.ts): etcd's exact texts, as above,
+  // except the last two, which are Synod's own guards.
+  SYNOD_MEMBER_NOT_FOUND: 'etcdserver: member not found',
+  SYNOD_MEMBER_EXISTS: 'etcdserver: member ID already exist',
+  SYNOD_MEMBER_REMOVED: 'etcdserver: ID removed',
+  SYNOD_PEER_URL_EXISTS: 'etcdserver: Peer URLs already exists',
+  SYNOD_INVALID_MEMBER_URL: 'etcdserver: given member URLs are invalid',
+  SYNOD_NOT_ENOUGH_STARTED_MEMBERS: 'etcdserver: re-configuration failed due to not enough started members',
+  SYNOD_MEMBER_NOT_LEARNER: 'etcdserver: can only promote a learner member',
+  SYNOD_LEARNER_NOT_READY: 'etcdserver: can only promote a learner member which is in sync with leader',
+  SYNOD_TOO_MANY_LEARNERS: 'etcdserver: too many learner members in cluster',
+  SYNOD_LEARNER_RPC: 'etcdserver: rpc not supported for learner',
+  SYNOD_INVALID_MEMBERSHIP: 'the membership change would leave the cluster malformed (too many members, a bad record)',
+  SYNOD_MEMBERSHIP_CHANGE_PENDING: 'another membership change is still being applied; retry when it is',
 } as const;
 
 /** A stable error code. */

@@ -6,7 +6,8 @@
  * Layout (integers are unsigned LEB128 varints unless stated):
  * - byte 0: the format, `commandFormatBinary` (1). JSON entries from older members start with `{`.
  * - byte 1: the command type (`put` 1, `deleteRange` 2, `txn` 3, `compact` 4, `leaseGrant` 5,
- *   `leaseRevoke` 6, `alarm` 7), then its body.
+ *   `leaseRevoke` 6, `alarm` 7, `member` 8), then its body. A `member` body is one byte string
+ *   holding the change as JSON (membership changes are rare; their shape may grow).
  * - A request body starts with a flags varint holding one presence bit per optional field, and a
  *   value bit per optional boolean, so `undefined`, `false` and `0` all round-trip as they were.
  *   Present fields follow in declaration order. Unknown flag bits are corruption.
@@ -23,6 +24,7 @@
 
 import { assert, SynodError } from '../base/index.js';
 import type { Command } from './command.js';
+import { decodeMemberChange, encodeMemberChange } from './members.js';
 import type { AlarmMember, AlarmType } from './mvcc-store.js';
 import type {
   Compare, CompareResult, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, SortOrder,
@@ -33,7 +35,7 @@ import type {
 export const commandFormatBinary = 0x01;
 
 const commandTypeCodes = Object.freeze({
-  put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7,
+  put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7, member: 8,
 }) satisfies Record<Command['type'], number>;
 
 const requestOpTags = Object.freeze({ range: 1, put: 2, deleteRange: 3, txn: 4 });
@@ -302,6 +304,8 @@ function writeCommand(writer: CommandWriter, command: Command): void {
       writer.enumeration(alarmActions, command.action);
       writer.enumeration(alarmTypes, command.member.alarm);
       return writer.int64(command.member.memberId, { signed: false });
+    case 'member':
+      return writer.bytes(encodeMemberChange(command.change));
   }
 }
 
@@ -328,6 +332,8 @@ function readCommand(reader: CommandReader): Command {
       const member: AlarmMember = { memberId: reader.int64({ signed: false }), alarm };
       return { type: 'alarm', action, member };
     }
+    case commandTypeCodes.member:
+      return { type: 'member', change: decodeMemberChange(reader.bytes()) };
     default:
       throw corrupt(`unknown type ${code}`);
   }

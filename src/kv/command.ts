@@ -12,6 +12,7 @@
 import { SynodError } from '../base/index.js';
 import { fromHex } from './bytes.js';
 import { commandFormatBinary, decodeCommandBinary, encodeCommandBinary } from './command-codec.js';
+import type { MemberChange } from './members.js';
 import type { AlarmMember } from './mvcc-store.js';
 import type { DeleteRangeRequest, PutRequest, TxnRequest } from './types.js';
 
@@ -29,10 +30,12 @@ export type Command =
     readonly type: 'alarm';
     readonly action: 'activate' | 'deactivate';
     readonly member: AlarmMember;
-  };
+  }
+  /** A change to the members (src/kv/members.ts): the context of a conf change, or a publish. */
+  | { readonly type: 'member'; readonly change: MemberChange };
 
 const commandTypes = new Set<string>([
-  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'alarm',
+  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'alarm', 'member',
 ]);
 
 /**

@@ -19,3 +19,7 @@ export { encodeCommand, decodeCommand, type Command } from './command.js';
 export { KvStateMachine, type ApplyResult, type CommandResponse } from './state-machine.js';
 export type * from './types.js';
 export * from './watch/index.js';
+export {
+  MemberTable, memberTableKeyPrefixes, checkRecord, encodeMemberChange, isHttpUrl, isRaftId, raftIdMax, membersMax, memberUrlsMax,
+  type MemberChange, type MemberRecord,
+} from './members.js';

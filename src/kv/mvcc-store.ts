@@ -13,6 +13,7 @@ import { ByteWriter } from './codec.js';
 import type { Lease, LeaseLimits } from './lease-table.js';
 import { defaultLeaseLimits } from './lease-table.js';
 import { MemoryBackend } from './memory-backend.js';
+import { MemberTable, type MemberChange, type MemberRecord } from './members.js';
 import { selectRange } from './range-options.js';
 import { encodeRevision } from './revision.js';
 import { loadState } from './store-load.js';
@@ -73,6 +74,12 @@ export interface AlarmMember {
   readonly alarm: AlarmType;
 }
 
+/** The members after a membership change. */
+export interface MemberChangeResponse {
+  readonly header: ResponseHeader;
+  readonly members: MemberRecord[];
+}
+
 /** etcd's `AlarmResponse` minus the wire: the alarms the request touched or listed. */
 export interface AlarmResponse {
   readonly header: ResponseHeader;
@@ -97,11 +104,14 @@ export class MvccStore {
   readonly #leaseLimits: LeaseLimits;
   /** Raised alarms by `alarmMapKey`; mirrors the `alarm/` entries of the meta bucket. */
   readonly #alarms: Map<string, AlarmMember>;
+  /** The cluster's members; mirrors the `member/` entries of the meta bucket. */
+  readonly #members: MemberTable;
   #leaseIdNext: bigint;
 
   private constructor(state: MvccState, options: MvccStoreOptions, leaseIdNext: bigint) {
     this.#state = state;
     this.#alarms = loadAlarms(state.backend);
+    this.#members = MemberTable.load(state.backend);
     this.#txnOpsMax = options.txnOpsMax ?? txnOpsMaxDefault;
     this.#leaseLimits = options.leaseLimits ?? defaultLeaseLimits;
     this.#leaseIdNext = leaseIdNext;
@@ -334,6 +344,31 @@ export class MvccStore {
     commitWrites(this.#state, [{ bucket: 'meta', key: alarmKey(member) }]);
     this.#alarms.delete(mapKey);
     return { header, alarms: [member] };
+  }
+
+  /** The cluster's members, by id. */
+  members(): MemberRecord[] {
+    return this.#members.list();
+  }
+
+  /** The largest Raft id any member ever had, removed ones included (0 if none). */
+  raftIdHighest(): number {
+    return this.#members.raftIdHighest();
+  }
+
+  /** Whether `id` belonged to a member that was removed. */
+  isRemovedMember(id: number): boolean {
+    return this.#members.isRemoved(id);
+  }
+
+  /**
+   * Applies a membership change (members.ts) and answers the members after it. The revision does
+   * not change: members are not keys.
+   */
+  memberChange(change: MemberChange): MemberChangeResponse {
+    const writes = this.#members.apply(change);
+    commitWrites(this.#state, writes);
+    return { header: { revision: this.#state.currentRevision }, members: this.#members.list() };
   }
 
   #freeLeaseId(): bigint {

@@ -9,7 +9,9 @@
 import { isSynodError, SynodError } from '../base/index.js';
 import { commandGrowsDatabase, type Command } from './command.js';
 import { MemoryBackend } from './memory-backend.js';
-import type { AlarmResponse, LeaseGrantResponse, MvccStoreOptions } from './mvcc-store.js';
+import type {
+  AlarmResponse, LeaseGrantResponse, MemberChangeResponse, MvccStoreOptions,
+} from './mvcc-store.js';
 import { MvccStore } from './mvcc-store.js';
 import { restoreBackend, serializeBackend } from './snapshot.js';
 import type {
@@ -24,7 +26,8 @@ export type CommandResponse =
   | { readonly type: 'compact'; readonly response: { readonly header: ResponseHeader } }
   | { readonly type: 'leaseGrant'; readonly response: LeaseGrantResponse }
   | { readonly type: 'leaseRevoke'; readonly response: { readonly header: ResponseHeader } }
-  | { readonly type: 'alarm'; readonly response: AlarmResponse };
+  | { readonly type: 'alarm'; readonly response: AlarmResponse }
+  | { readonly type: 'member'; readonly response: MemberChangeResponse };
 
 /** The outcome of applying one command. Events are empty on error. */
 export type ApplyResult =
@@ -99,7 +102,9 @@ export class KvStateMachine {
    * could ever be cleared.
    */
   #checkAlarms(command: Command): void {
-    if (command.type === 'alarm') return;
+    // Membership changes pass too: removing a corrupt member or adding space elsewhere is how
+    // an operator recovers.
+    if (command.type === 'alarm' || command.type === 'member') return;
     if (this.store.hasAlarm('CORRUPT')) throw new SynodError('SYNOD_CORRUPT_CLUSTER');
     if (this.store.hasAlarm('NOSPACE') && commandGrowsDatabase(command)) {
       throw new SynodError('SYNOD_NO_SPACE');
@@ -139,6 +144,10 @@ export class KvStateMachine {
           ? store.alarmActivate(command.member)
           : store.alarmDeactivate(command.member);
         return { ok: true, result: { type: 'alarm', response }, events: [] };
+      }
+      case 'member': {
+        const response = store.memberChange(command.change);
+        return { ok: true, result: { type: 'member', response }, events: [] };
       }
     }
   }

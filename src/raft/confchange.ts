@@ -15,7 +15,22 @@ const decoder = new TextDecoder();
 
 /** The bytes of a conf-change entry. */
 export function encodeConfChange(change: ConfChange): Uint8Array {
-  return encoder.encode(JSON.stringify(change));
+  const { context, ...rest } = change;
+  const record = context === undefined ? rest : { ...rest, context: base64Of(context) };
+  return encoder.encode(JSON.stringify(record));
+}
+
+function base64Of(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+function bytesOfBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 /** Parses a conf-change entry's bytes; throws SYNOD_INVALID_CONF_CHANGE if malformed. */
@@ -29,14 +44,22 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   if (typeof value !== 'object' || value === null) {
     throw new SynodError('SYNOD_INVALID_CONF_CHANGE', 'conf change entry is not an object');
   }
-  const { type, nodeId } = value as { type?: unknown; nodeId?: unknown };
+  const { type, nodeId, context } = value as { type?: unknown; nodeId?: unknown; context?: unknown };
   if (type !== 'add-voter' && type !== 'add-learner' && type !== 'remove') {
     throw new SynodError('SYNOD_INVALID_CONF_CHANGE', `unknown conf change type ${String(type)}`);
   }
   if (typeof nodeId !== 'number' || !Number.isSafeInteger(nodeId) || nodeId <= 0) {
     throw new SynodError('SYNOD_INVALID_CONF_CHANGE', `conf change node id must be a positive integer`);
   }
-  return { type, nodeId };
+  if (context === undefined) return { type, nodeId };
+  if (typeof context !== 'string') {
+    throw new SynodError('SYNOD_INVALID_CONF_CHANGE', 'conf change context must be base64 text');
+  }
+  try {
+    return { type, nodeId, context: bytesOfBase64(context) };
+  } catch {
+    throw new SynodError('SYNOD_INVALID_CONF_CHANGE', 'conf change context is not base64');
+  }
 }
 
 /** Throws SYNOD_INVALID_CONF_CHANGE if `change` would leave the configuration without voters. */

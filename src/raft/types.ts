@@ -47,11 +47,15 @@ export interface ConfState {
   readonly learners: readonly NodeId[];
 }
 
-/** A membership change: one server at a time (thesis §4.1), applied when the entry is applied. */
+/**
+ * A membership change: one server at a time (thesis §4.1), applied when the entry is applied.
+ * `context` is opaque to the core and travels with the entry (etcd's ConfChange.Context): the
+ * server puts the member's record there, so every replica learns it from the log.
+ */
 export type ConfChange =
-  | { readonly type: 'add-voter'; readonly nodeId: NodeId }
-  | { readonly type: 'add-learner'; readonly nodeId: NodeId }
-  | { readonly type: 'remove'; readonly nodeId: NodeId };
+  | { readonly type: 'add-voter'; readonly nodeId: NodeId; readonly context?: Uint8Array }
+  | { readonly type: 'add-learner'; readonly nodeId: NodeId; readonly context?: Uint8Array }
+  | { readonly type: 'remove'; readonly nodeId: NodeId; readonly context?: Uint8Array };
 
 /** Position and membership a snapshot covers. */
 export interface SnapshotMetadata {

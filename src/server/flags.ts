@@ -32,6 +32,11 @@ export interface ServerConfig {
   readonly listenClientUrls: readonly URL[];
   readonly advertiseClientUrls: readonly URL[];
   readonly listenPeerUrls: readonly URL[];
+  /**
+   * Whether --listen-peer-urls was given. A single member listens for peers only then (or when it
+   * joins), so that it can grow into a cluster; otherwise it leaves etcd's default port alone.
+   */
+  readonly listenPeerUrlsGiven: boolean;
   /** Where /health and /version are served over HTTP/1.1 (etcd's --listen-metrics-urls); may be empty. */
   readonly listenMetricsUrls: readonly URL[];
   readonly initialAdvertisePeerUrls: readonly URL[];
@@ -144,6 +149,7 @@ function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags
     listenClientUrls: urls('listen-client-urls', read('listen-client-urls') ?? 'http://localhost:2379'),
     advertiseClientUrls: urls('advertise-client-urls', read('advertise-client-urls') ?? 'http://localhost:2379'),
     listenPeerUrls: urls('listen-peer-urls', read('listen-peer-urls') ?? 'http://localhost:2380'),
+    listenPeerUrlsGiven: read('listen-peer-urls') !== undefined,
     listenMetricsUrls: read('listen-metrics-urls') === undefined ? [] : urls('listen-metrics-urls', read('listen-metrics-urls')!),
     initialAdvertisePeerUrls,
     initialCluster,

@@ -23,9 +23,14 @@ import type { ServerConfig } from './flags.js';
 import { createHttpEndpoints, etcdVersionReported } from './http-endpoints.js';
 import { clusterLayoutOf, peerAddressOf, type ClusterLayout } from './cluster-layout.js';
 import { AutoCompactor } from './compactor.js';
-import { identityOf, type MemberIdentity } from './member-identity.js';
+import {
+  identityOf, readStoredIdentity, writeStoredIdentity, type MemberIdentity, type StoredIdentity,
+} from './member-identity.js';
+import { MemberChanges, runtimeMemberId } from './api/member-changes.js';
+import { bootstrapEntries, MembershipKeeper, urlText } from './membership.js';
+import { awaitInvitation } from './peer/invitation.js';
 import { RaftNode, intervalTickScheduler } from './node/raft-node.js';
-import { PeerTransport } from './peer/peer-transport.js';
+import { PeerTransport, type PeerAddress } from './peer/peer-transport.js';
 import type { ServerPlantedBug } from './planted-bugs.js';
 import {
   LeaseKeeper, leaseLeaderOverPeers, serveForwardedLeaseRequests, serveLeaseRequestsToPeers,
@@ -40,6 +45,45 @@ import {
 function restoreInto(backend: LmdbKvBackend, data: Uint8Array, config: ServerConfig): KvStateMachine {
   backend.clear();
   return KvStateMachine.restore(data, { backend, txnOpsMax: config.maxTxnOps });
+}
+
+/**
+ * This member's ids: those recorded by an earlier start; on a first start, derived from the
+ * bootstrap flags (a new cluster) or given by the cluster's invitation (joining one, which waits
+ * here until the leader dials in after `member add`). Recorded before anything else is written.
+ */
+async function storedIdentityOf(config: ServerConfig, layout: ClusterLayout, logger: Logger): Promise<StoredIdentity> {
+  const stored = readStoredIdentity(config.dataDir);
+  if (stored !== null) return stored;
+  let identity: StoredIdentity;
+  if (config.initialClusterState === 'existing') {
+    const { host, port } = peerAddressOf(config.listenPeerUrls[0]!);
+    const invitation = await awaitInvitation({ host, port, logger });
+    const peerUrls = config.initialAdvertisePeerUrls.map(urlText);
+    identity = {
+      clusterId: invitation.clusterId, raftId: invitation.memberId,
+      memberId: runtimeMemberId({ peerUrls, clusterId: invitation.clusterId, raftId: invitation.memberId }),
+      ...(invitation.fromPeerUrl === undefined ? {} : {
+        inviter: { raftId: invitation.from, peerUrl: invitation.fromPeerUrl },
+      }),
+    };
+    logger.info({ memberId: identity.memberId.toString(16), raftId: identity.raftId }, 'joined: the cluster named this member');
+  } else {
+    identity = { ...identityOf(config), raftId: layout.self.raftId };
+  }
+  writeStoredIdentity(config.dataDir, identity);
+  return identity;
+}
+
+/** The peers the transport starts with, before the member table is applied. */
+function initialPeersOf(config: ServerConfig, layout: ClusterLayout, stored: StoredIdentity): Map<number, PeerAddress> {
+  if (config.initialClusterState === 'existing') {
+    const inviter = stored.inviter;
+    return inviter === undefined ? new Map() : new Map([[inviter.raftId, peerAddressOf(new URL(inviter.peerUrl))]]);
+  }
+  return new Map(layout.members
+    .filter((member) => member !== layout.self)
+    .map((member) => [member.raftId, peerAddressOf(member.peerUrls[0]!)]));
 }
 
 /** What registers the gRPC services on the server, given the running member. */
@@ -60,12 +104,18 @@ export interface RunningMember {
   readonly leaseLeader: LeaseLeaderClient;
   /** A deliberate bug for chaos tests (planted-bugs.ts), or null — always null in production. */
   readonly plantedBug: ServerPlantedBug | null;
+  /** The replicated member table as this member applied it, and what follows it. */
+  readonly membership: MembershipKeeper;
+  /** MemberAdd, MemberRemove, MemberUpdate, MemberPromote through the leader. */
+  readonly memberChanges: MemberChanges;
 }
 
 /** A started server. */
 export interface RunningServer extends RunningMember {
   /** The port bound for the first client URL (useful with port 0 in tests). */
   readonly clientPort: number;
+  /** Resolves when the cluster removed this member; the caller shuts it down. */
+  readonly removed: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,17 +137,14 @@ export async function startServer(options: {
       throw new SynodError('SYNOD_INVALID_CONFIG', `${url.href}: only http:// URLs are served until TLS support lands`);
     }
   }
-  const identity = identityOf(config);
   await mkdir(config.dataDir, { recursive: true });
-  const voters = layout.members.map((member) => member.raftId);
-  const store = await RaftLogStore.open({ path: join(config.dataDir, 'raft'), bootstrapConfState: { voters, learners: [] } });
-  if (store.openReport.created && config.initialClusterState === 'existing') {
-    await store.close();
-    throw new SynodError(
-      'SYNOD_INVALID_CONFIG',
-      '--initial-cluster-state existing: joining a running cluster (member add) is not supported yet; bootstrap every member with "new"',
-    );
-  }
+  const stored = await storedIdentityOf(config, layout, logger);
+  const identity: MemberIdentity = { memberId: stored.memberId, clusterId: stored.clusterId };
+  const store = await RaftLogStore.open({
+    path: join(config.dataDir, 'raft'),
+    // A joining member starts empty and learns the membership from the leader's log.
+    bootstrapEntries: config.initialClusterState === 'new' ? bootstrapEntries(layout) : [],
+  });
   if (store.openReport.truncatedFrom !== null) {
     logger.warn({ truncatedFrom: store.openReport.truncatedFrom }, 'raft log: corrupt tail truncated');
   }
@@ -108,11 +155,12 @@ export async function startServer(options: {
   const stateMachine = KvStateMachine.open({ backend, txnOpsMax: config.maxTxnOps });
   let node: RaftNode | null = null;
   const transport = new PeerTransport({
-    selfId: layout.self.raftId,
+    selfId: stored.raftId,
     clusterId: identity.clusterId,
-    peers: new Map(layout.members
-      .filter((member) => member !== layout.self)
-      .map((member) => [member.raftId, peerAddressOf(member.peerUrls[0]!)])),
+    // Until the member table is applied (the keeper takes over then), a new cluster's members
+    // are those of --initial-cluster; a joining member knows only the member that invited it.
+    peers: initialPeersOf(config, layout, stored),
+    selfPeerUrl: urlText(config.initialAdvertisePeerUrls[0]!),
     onMessages: (messages) => {
       for (const message of messages) node?.receive(message);
     },
@@ -121,14 +169,14 @@ export async function startServer(options: {
     logger,
   });
   const peerPorts: number[] = [];
-  if (layout.members.length > 1) {
+  if (layout.members.length > 1 || config.listenPeerUrlsGiven || config.initialClusterState === 'existing') {
     for (const url of config.listenPeerUrls) {
       const { host, port } = peerAddressOf(url);
       peerPorts.push(await transport.listen(host, port));
     }
   }
   node = new RaftNode({
-    id: layout.self.raftId,
+    id: stored.raftId,
     store,
     stateMachine,
     watchHub: new WatchHub(stateMachine.store),
@@ -143,9 +191,16 @@ export async function startServer(options: {
     flushStateMachine: () => backend.flush(),
   });
   node.start();
-  // A single voter wins at once; no need to wait out an election timeout. A cluster elects by
-  // timeout, after pre-vote, so a restarting member never disrupts a healthy leader.
-  if (layout.members.length === 1) node.campaign();
+  let onRemoved: () => void = () => undefined;
+  const removed = new Promise<void>((resolve) => {
+    onRemoved = resolve;
+  });
+  const membership = new MembershipKeeper({
+    node, transport, selfRaftId: stored.raftId, name: config.name,
+    clientUrls: config.advertiseClientUrls, logger, onRemoved,
+  });
+  membership.start();
+  const memberChanges = new MemberChanges({ node, transport, clusterId: identity.clusterId });
   const plantedBug = options.plantedBug ?? null;
   if (plantedBug !== null) logger.warn({ plantedBug }, 'PLANTED BUG ON: this member breaks its guarantees on purpose (chaos tests only)');
   const leaseKeeper = new LeaseKeeper({
@@ -162,13 +217,15 @@ export async function startServer(options: {
   const leaderNode = node;
   const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
   const member: RunningMember = {
-    config, identity, node, layout, transport, leaseKeeper, leaseLeader, plantedBug,
+    config, identity, node, layout, transport, leaseKeeper, leaseLeader, plantedBug, membership,
+    memberChanges,
   };
   options.registerServices(options.grpc, member);
   // gRPC and HTTP/1.1 share each client port (etcd's cmux); /metrics is also on the metrics URLs.
   const endpoints = {
     health: node,
     synodVersion: options.synodVersion,
+    maxRequestBytes: config.maxRequestBytes,
     metrics: new MemberMetrics({
       node, memberId: identity.memberId, etcdVersion: etcdVersionReported.etcdserver,
       dbSizeBytes: () => mvccBackendBytes(config.dataDir),
@@ -203,7 +260,9 @@ export async function startServer(options: {
   return {
     ...member,
     clientPort,
+    removed,
     close: async () => {
+      membership.stop();
       await Promise.all(listeners.map((listener) => listener.close()));
       for (const http of httpServers) http.closeAllConnections();
       await Promise.all(httpServers.map((http) => new Promise<void>((resolve) => http.close(() => resolve()))));

@@ -16,13 +16,12 @@ import { createElectionService } from './api/election-service.js';
 import { createLockService } from './api/lock-service.js';
 import { KeyWaiters } from './api/waiting-keys.js';
 import type { EtcdProto } from './grpc/proto.js';
-import { MemberDirectory } from './member-directory.js';
 import type { RunningMember } from './server.js';
 
 /** Returns the registrar `startServer` calls with the running member. */
 export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: RunningMember) => void {
   return (grpc, member) => {
-    const { config, node, layout } = member;
+    const { config, node } = member;
     const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
     const dbSizeBytes = () => mvccBackendBytes(config.dataDir);
     const quota = createNodeQuota({
@@ -38,11 +37,9 @@ export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: Runni
     grpc.addService(proto.services.Lease, createLeaseService({
       node, keeper: member.leaseKeeper, forwardToLeader: member.leaseLeader, quota, ...ids,
     }));
-    const directory = new MemberDirectory({
-      layout, selfClientUrls: config.advertiseClientUrls, transport: member.transport,
-    });
     grpc.addService(proto.services.Cluster, createClusterService({
-      node, ...ids, members: () => directory.list(),
+      node, ...ids, members: () => member.membership.members(),
+      change: (request) => member.memberChanges.change(request),
     }));
     // One waiter registry for both recipes: its bound covers Lock, Campaign and Observe together.
     const recipe = { node, waiters: new KeyWaiters({ node }), ...ids };
@@ -50,8 +47,8 @@ export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: Runni
     grpc.addService(proto.services.Election, createElectionService(recipe));
     grpc.addService(proto.services.Maintenance, createMaintenanceService({
       node, ...ids, dbSizeBytes,
-      raftIdOf: (memberId) => layout.members.find((m) => m.memberId === memberId)?.raftId,
-      memberIdOf: (raftId) => layout.members.find((m) => m.raftId === raftId)?.memberId,
+      raftIdOf: (memberId) => member.membership.members().find((m) => m.memberId === memberId)?.raftId,
+      memberIdOf: (raftId) => member.membership.members().find((m) => m.raftId === raftId)?.memberId,
     }));
   };
 }

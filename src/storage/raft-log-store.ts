@@ -72,6 +72,12 @@ export interface RaftLogStoreOptions {
   readonly tailScanEntriesMax?: number;
   /** Membership recorded in the initial snapshot when the environment is new (cf. `bootstrap`). */
   readonly bootstrapConfState?: ConfState;
+  /**
+   * Entries a new environment starts with, already committed: indexes 1…n of term 1, as etcd's
+   * bootstrap writes one conf change per initial member, so a member that joins later replays
+   * the whole membership from the log. The hard state is then term 1, commit n.
+   */
+  readonly bootstrapEntries?: readonly Entry[];
 }
 
 /** What `open` found and repaired. */
@@ -122,7 +128,9 @@ export class RaftLogStore implements Storage {
     const root = openLmdb({ path: options.path, ...environmentOptions });
     const store = new RaftLogStore(root);
     try {
-      const created = store.#createIfNew(options.bootstrapConfState ?? emptyConfState);
+      const created = store.#createIfNew(
+        options.bootstrapConfState ?? emptyConfState, options.bootstrapEntries ?? [],
+      );
       store.#openReport = Object.freeze({ ...store.#recover(tailScanEntriesMax), created });
       await root.flushed;
       return store;
@@ -336,16 +344,23 @@ export class RaftLogStore implements Storage {
   }
 
   /** Writes the initial records if the environment is empty; returns whether it was. */
-  #createIfNew(confState: ConfState): boolean {
+  #createIfNew(confState: ConfState, entries: readonly Entry[]): boolean {
     const hasMeta = this.#meta.getKeysCount({ limit: 1 }) > 0;
     const hasLog = this.#log.getKeysCount({ limit: 1 }) > 0;
     if (hasMeta) return false;
     if (hasLog) throw missingMeta('log-bounds');
+    entries.forEach((entry, position) => {
+      assert(entry.index === position + 1 && entry.term === 1, 'bootstrap entries are 1…n of term 1');
+    });
     const metadata = { index: 0, term: 0, confState };
+    const hardState = entries.length === 0
+      ? emptyHardState
+      : { ...emptyHardState, term: 1, commit: entries.length };
     this.#root.transactionSync(() => {
-      this.#meta.putSync(metaKeys.hardState, encodeHardState(emptyHardState));
+      this.#meta.putSync(metaKeys.hardState, encodeHardState(hardState));
       this.#putSnapshot({ metadata, data: new Uint8Array() });
-      this.#putBounds({ dummyIndex: 0, dummyTerm: 0, lastIndex: 0 });
+      for (const entry of entries) this.#log.putSync(logKey(entry.index), encodeEntry(entry));
+      this.#putBounds({ dummyIndex: 0, dummyTerm: 0, lastIndex: entries.length });
     });
     return true;
   }

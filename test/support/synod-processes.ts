@@ -74,11 +74,21 @@ export class ProcessCluster {
     return member;
   }
 
-  /** Starts `name` and resolves once it serves clients. */
-  start(name: string): Promise<void> {
+  /** `name`'s peer URL. */
+  peerUrl(name: string): string {
+    return `http://127.0.0.1:${this.member(name).peerPort}`;
+  }
+
+  /**
+   * Starts `name` and resolves once it serves clients. By default every member of the cluster is
+   * in --initial-cluster; `options.members` names a subset (a smaller first cluster, or the
+   * members a joining one is told about), and `options.state: 'existing'` joins a running
+   * cluster (after `member add`).
+   */
+  start(name: string, options: { members?: readonly string[]; state?: 'new' | 'existing' } = {}): Promise<void> {
     const member = this.member(name);
-    const initialCluster = this.members
-      .map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+    const listed = options.members === undefined ? this.members : options.members.map((m) => this.member(m));
+    const initialCluster = listed.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
     const child = spawn(process.execPath, [
       '--import', 'tsx', cli, 'server',
       '--name', member.name, '--data-dir', member.dataDir,
@@ -86,7 +96,7 @@ export class ProcessCluster {
       '--advertise-client-urls', `http://127.0.0.1:${member.clientPort}`,
       '--listen-peer-urls', `http://127.0.0.1:${member.peerPort}`,
       '--initial-advertise-peer-urls', `http://127.0.0.1:${member.peerPort}`,
-      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new',
+      '--initial-cluster', initialCluster, '--initial-cluster-state', options.state ?? 'new',
       '--heartbeat-interval', String(this.timing.heartbeatIntervalMs),
       '--election-timeout', String(this.timing.electionTimeoutMs),
       ...(this.timing.extraFlags ?? []),
@@ -117,6 +127,13 @@ export class ProcessCluster {
   /** SIGTERMs `name`; resolves with its exit code. */
   async stop(name: string): Promise<number | null> {
     return this.#signal(name, 'SIGTERM');
+  }
+
+  /** Resolves with `name`'s exit code once it exits by itself (or at once if it is not running). */
+  exited(name: string): Promise<number | null> {
+    const child = this.#children.get(name);
+    if (child === undefined || !this.isRunning(name)) return Promise.resolve(child?.exitCode ?? null);
+    return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
   /** Whether `name` runs. */

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { credentials, status as GrpcStatus, type Client, type Server } from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SynodError } from '../../base/index.js';
 import { KvStateMachine, MemoryBackend, utf8 } from '../../kv/index.js';
 import { loadEtcdProto } from '../grpc/proto.js';
 import { RaftNode } from '../node/raft-node.js';
@@ -112,12 +113,17 @@ describe('Cluster and Maintenance services over a single-member RaftNode', () =>
     }));
     server.addService(proto.services.Cluster, createClusterService({
       node, clusterId, memberId,
-      members: async () => [{
+      members: () => [{
+        raftId: 1,
         memberId,
         name: 'one',
-        peerUrls: [new URL('http://10.0.0.1:2380')],
-        clientUrls: [new URL('http://10.0.0.1:2379'), new URL('https://example.test:2379')],
+        peerUrls: ['http://10.0.0.1:2380'],
+        clientUrls: ['http://10.0.0.1:2379', 'https://example.test:2379'],
+        isLearner: false,
       }],
+      change: async () => {
+        throw new SynodError('SYNOD_MEMBER_NOT_FOUND');
+      },
     }));
     server.addService(proto.services.Maintenance, createMaintenanceService({
       node, clusterId, memberId, dbSizeBytes: async () => dbSizeBytes,
@@ -155,13 +161,10 @@ describe('Cluster and Maintenance services over a single-member RaftNode', () =>
     }]);
   });
 
-  it('refuses membership changes as unimplemented, saying why', async () => {
+  it('answers a failed membership change with etcd\'s error', async () => {
+    // The harness's changes all fail as an unknown member would; the status is etcd's.
     const { cluster } = harness.client;
-    await expect(cluster.memberAdd({ peerURLs: ['http://10.0.0.2:2380'] }))
-      .rejects.toThrow(/UNIMPLEMENTED.*runtime membership changes/);
-    await expect(cluster.memberRemove({ ID: '2' })).rejects.toThrow(/UNIMPLEMENTED/);
-    await expect(cluster.memberUpdate({ ID: '2', peerURLs: [] })).rejects.toThrow(/UNIMPLEMENTED/);
-    await expect(cluster.memberPromote({ ID: '2' })).rejects.toThrow(/UNIMPLEMENTED/);
+    await expect(cluster.memberRemove({ ID: '2' })).rejects.toThrow(/NOT_FOUND.*etcdserver: member not found/);
   });
 
   it('reports status: version, size, leader, indexes and term', async () => {

@@ -73,6 +73,34 @@ export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Ob
     GrpcStatus.UNAVAILABLE,
     'etcdserver: request timed out, leader transfer took too long',
   ),
+  SYNOD_MEMBER_NOT_FOUND: etcdStatus(GrpcStatus.NOT_FOUND, 'etcdserver: member not found'),
+  SYNOD_MEMBER_EXISTS: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: member ID already exist'),
+  SYNOD_MEMBER_REMOVED: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: ID removed'),
+  SYNOD_PEER_URL_EXISTS: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists'),
+  SYNOD_INVALID_MEMBER_URL: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: given member URLs are invalid'),
+  SYNOD_NOT_ENOUGH_STARTED_MEMBERS: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: re-configuration failed due to not enough started members',
+  ),
+  SYNOD_MEMBER_NOT_LEARNER: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: can only promote a learner member',
+  ),
+  SYNOD_LEARNER_NOT_READY: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: can only promote a learner member which is in sync with leader',
+  ),
+  SYNOD_TOO_MANY_LEARNERS: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: too many learner members in cluster',
+  ),
+  SYNOD_LEARNER_RPC: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: rpc not supported for learner'),
+  SYNOD_INVALID_MEMBERSHIP: etcdStatus(
+    GrpcStatus.FAILED_PRECONDITION,
+    'etcdserver: the membership change would leave the cluster malformed',
+  ),
+  // A change is applied one at a time (thesis §4.1); the client retries, as after "unhealthy cluster".
+  SYNOD_MEMBERSHIP_CHANGE_PENDING: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
 });
 
 /** etcd's ErrGRPCTooManyRequests, for a server-side bound a client reached (not a SynodError). */

@@ -69,6 +69,16 @@ export function encodeProposal(header: Uint8Array, command: Command): Uint8Array
 }
 
 /**
+ * A proposal no caller waits for (request id zero): the conf-change entries a new cluster is
+ * bootstrapped with, which no member proposed.
+ */
+export function unclaimedProposal(command: Command): Uint8Array {
+  const header = new Uint8Array(proposalHeaderBytes);
+  header[0] = proposalVersion;
+  return encodeProposal(header, command);
+}
+
+/**
  * Decodes an entry written by `encodeProposal`. Malformed input is SYNOD_STORAGE_CORRUPT. The
  * command is decoded from a view of `data`; its byte strings are copies, so the entry can go.
  */

@@ -22,9 +22,9 @@
 import { assert, isSynodError, mark, SynodError, type Random } from '../../base/index.js';
 import type { ApplyResult, Command, KvStateMachine, WatchHub } from '../../kv/index.js';
 import { KvStateMachine as KvStateMachineClass } from '../../kv/index.js';
-import { RawNode } from '../../raft/index.js';
+import { decodeConfChange, RawNode } from '../../raft/index.js';
 import type {
-  ConfState, Entry, Message, NodeId, Ready, Role, Snapshot, SoftState,
+  ConfChange, ConfState, Entry, Message, NodeId, Ready, Role, Snapshot, SoftState,
 } from '../../raft/index.js';
 import { snapshotDataBytesMax, type RaftLogStore } from '../../storage/index.js';
 import { deferred, type Deferred } from './deferred.js';
@@ -168,7 +168,10 @@ export class RaftNode {
     this.#reads = new ReadBatches({ waitersMax: readWaitersMax, contextPrefix: incarnation });
     this.#machine = options.stateMachine;
     this.#watchHub = options.watchHub ?? null;
-    this.#appliedIndex = this.#recoverStateMachine();
+    // The core restarts from the stored snapshot, not from the state machine's applied index, so
+    // it replays the membership changes committed since (etcd does the same); `#applyEntry` skips
+    // the commands a durable state machine already holds.
+    this.#appliedIndex = Math.min(this.#recoverStateMachine(), this.#store.snapshot().metadata.index);
     this.#term = this.#store.initialState().hardState.term;
     this.#raw = new RawNode({
       id: options.id,
@@ -341,6 +344,32 @@ export class RaftNode {
   }
 
   /**
+   * Proposes the membership change `change` (one server at a time, thesis §4.1) carrying
+   * `command` — the member record change — as its context; resolves with the command's outcome
+   * once this member applies the entry. Rejects as `propose`, or with
+   * SYNOD_MEMBERSHIP_CHANGE_PENDING while the leader still applies an earlier change (or hands
+   * over leadership).
+   */
+  proposeConfChange(change: ConfChange, command: Command): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.reject(nodeStopped());
+    const { header, requestId } = this.#ids.next();
+    try {
+      this.#raw.proposeConfChange({ ...change, context: encodeProposal(header, command) });
+    } catch (error) {
+      if (isSynodError(error, 'SYNOD_PROPOSAL_DROPPED')) {
+        return Promise.reject(new SynodError('SYNOD_MEMBERSHIP_CHANGE_PENDING'));
+      }
+      if (!isSynodError(error)) throw error;
+      return Promise.reject(error);
+    }
+    const waiter = deferred<ApplyResult>();
+    const deadlineTick = this.#tickCount + this.#requestTimeoutTicks;
+    this.#proposals.set(requestId, { waiter, deadlineTick });
+    this.#kick();
+    return waiter.promise;
+  }
+
+  /**
    * Waits until a read of the state machine is linearizable (ReadIndex, thesis §6.4) and resolves
    * with the read index. Callers arriving together share one request (read-batches.ts). Rejects
    * with SYNOD_NO_LEADER (none known, or it changed), SYNOD_READ_INDEX_BUSY, or as `propose`.
@@ -492,10 +521,16 @@ export class RaftNode {
   #applyEntry(entry: Entry): void {
     assert(entry.index === this.#appliedIndex + 1, 'committed entries apply in order, no gaps');
     this.#appliedIndex = entry.index;
-    if (entry.type === 'conf-change' || entry.data.length === 0) return;
+    const proposal = entry.type === 'conf-change' ? confChangeContext(entry) : entry.data;
+    if (proposal === undefined || proposal.length === 0) return;
     if (entry.index <= this.#machine.appliedIndex) return;
-    const { requestId, command } = decodeProposal(entry.data);
-    const result = this.#machine.apply(command, { raftIndex: entry.index });
+    this.#applyProposal(entry.index, proposal);
+  }
+
+  /** Applies one proposal's command at `index` and answers its waiter, if this member has it. */
+  #applyProposal(index: number, data: Uint8Array): void {
+    const { requestId, command } = decodeProposal(data);
+    const result = this.#machine.apply(command, { raftIndex: index });
     this.#watchHub?.notify(result.events, this.#machine.store.currentRevision);
     const proposal = this.#proposals.get(requestId);
     if (proposal === undefined) return;
@@ -566,6 +601,19 @@ export class RaftNode {
     this.#failure = error;
     if (!this.#stopped) this.#halt(nodeStopped());
     this.#onFatal(error);
+  }
+}
+
+/**
+ * The proposal a conf-change entry carries as its context (the member change), or undefined for
+ * one without. A malformed entry is corrupt storage: it was validated before it was proposed.
+ */
+function confChangeContext(entry: Entry): Uint8Array | undefined {
+  try {
+    return decodeConfChange(entry.data).context;
+  } catch (error) {
+    if (!isSynodError(error, 'SYNOD_INVALID_CONF_CHANGE')) throw error;
+    throw new SynodError('SYNOD_STORAGE_CORRUPT', `conf change entry ${entry.index}: ${error.message}`);
   }
 }
 

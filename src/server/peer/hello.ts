@@ -11,6 +11,9 @@ const magic = 0x53594e44; // "SYND"
 /** Bumped when the peer wire changes incompatibly; members refuse other versions. */
 export const peerProtocolVersion = 1;
 
+/** Longest `fromPeerUrl` accepted. */
+const fromPeerUrlBytesMax = 512;
+
 /** What a connection is for. */
 export type ConnectionPurpose = 'messages' | 'snapshot';
 
@@ -20,6 +23,12 @@ export interface Hello {
   readonly from: NodeId;
   readonly to: NodeId;
   readonly purpose: ConnectionPurpose;
+  /**
+   * The dialer's own peer URL, when it knows it. A member that has just joined learns the
+   * leader's address from it (invitation.ts): it cannot answer the leader before it has replayed
+   * the membership from the log, and cannot get the log before it answers.
+   */
+  readonly fromPeerUrl?: string;
 }
 
 /** The payload of a hello frame. */
@@ -31,6 +40,7 @@ export function encodeHello(hello: Hello): Uint8Array {
     .uint(hello.from)
     .uint(hello.to)
     .u8(hello.purpose === 'messages' ? 0 : 1)
+    .text(hello.fromPeerUrl ?? '')
     .finish();
 }
 
@@ -48,7 +58,12 @@ export function decodeHello(payload: Uint8Array): Hello {
   const to = reader.uint();
   const purposeCode = reader.u8();
   if (purposeCode > 1) throw peerProtocolError(`unknown connection purpose ${purposeCode}`);
+  const fromPeerUrl = reader.done ? '' : reader.text();
+  if (fromPeerUrl.length > fromPeerUrlBytesMax) throw peerProtocolError('peer URL too long');
   reader.end();
   const purpose: ConnectionPurpose = purposeCode === 0 ? 'messages' : 'snapshot';
-  return { clusterId: BigInt(`0x${clusterText}`), from, to, purpose };
+  return {
+    clusterId: BigInt(`0x${clusterText}`), from, to, purpose,
+    ...(fromPeerUrl === '' ? {} : { fromPeerUrl }),
+  };
 }

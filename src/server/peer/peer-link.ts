@@ -30,6 +30,8 @@ export interface PeerAddress {
 export interface PeerLinkSettings {
   readonly selfId: NodeId;
   readonly clusterId: bigint;
+  /** This member's advertised peer URL, sent in every hello (see hello.ts). */
+  readonly selfPeerUrl?: string;
   readonly queueBytesMax: number;
   readonly reconnectDelayMsMin: number;
   readonly reconnectDelayMsMax: number;
@@ -141,6 +143,7 @@ export class PeerLink {
     const hello = encodeHello({
       clusterId: this.#settings.clusterId, from: this.#settings.selfId, to: this.#peer,
       purpose: 'messages',
+      ...(this.#settings.selfPeerUrl === undefined ? {} : { fromPeerUrl: this.#settings.selfPeerUrl }),
     });
     socket.cork();
     socket.write(encodeFrame(frameKinds.hello, hello));

@@ -24,7 +24,7 @@ import { snapshotDataBytesMax } from '../../storage/index.js';
 import { encodeFrame, frameKinds } from './frame.js';
 import { acceptConnection, type InboundHandlers } from './inbound.js';
 import { encodeMessages } from './message-codec.js';
-import { PeerLink, type PeerAddress } from './peer-link.js';
+import { PeerLink, type PeerAddress, type PeerLinkEvents, type PeerLinkSettings } from './peer-link.js';
 import { encodeRequest, errorOfResponse, type PeerResponse } from './rpc-codec.js';
 import { sendSnapshot } from './snapshot-sender.js';
 
@@ -50,6 +50,8 @@ export interface PeerTransportOptions {
   readonly clusterId: bigint;
   /** Every other member's peer address. */
   readonly peers: ReadonlyMap<NodeId, PeerAddress>;
+  /** This member's advertised peer URL, sent to peers in each hello. */
+  readonly selfPeerUrl?: string;
   /** Messages received from peers, already checked to be addressed to this member. */
   readonly onMessages: (messages: Message[]) => void;
   /** A peer could not be reached (Raft's ReportUnreachable). */
@@ -72,6 +74,9 @@ interface PendingRequest {
 export class PeerTransport {
   readonly #options: PeerTransportOptions;
   readonly #links = new Map<NodeId, PeerLink>();
+  readonly #addresses = new Map<NodeId, PeerAddress>();
+  readonly #linkSettings: PeerLinkSettings;
+  readonly #linkEvents: PeerLinkEvents;
   readonly #handlers = new Map<string, PeerRequestHandler>();
   readonly #pending = new Map<number, PendingRequest>();
   readonly #inbound = new Set<Socket>();
@@ -88,21 +93,50 @@ export class PeerTransport {
     const settings = {
       selfId: options.selfId,
       clusterId: options.clusterId,
+      ...(options.selfPeerUrl === undefined ? {} : { selfPeerUrl: options.selfPeerUrl }),
       queueBytesMax: options.queueBytesMax ?? peerQueueBytesMaxDefault,
       reconnectDelayMsMin: 50,
       reconnectDelayMsMax: 1_000,
       responseFrameBytesMax: 16 * 1024 * 1024,
       logger: options.logger,
     };
-    const events = {
+    this.#linkSettings = settings;
+    this.#linkEvents = {
       onUnreachable: (peer: NodeId) => options.onUnreachable(peer),
       onDisconnect: (peer: NodeId) => this.#failRequests(peer),
       onResponse: (peer: NodeId, response: PeerResponse) => this.#onResponse(peer, response),
     };
-    for (const [peer, address] of options.peers) {
-      this.#links.set(peer, new PeerLink(peer, address, settings, events));
+    this.setPeers(options.peers);
+  }
+
+  /**
+   * Makes `peers` the members this transport talks to (runtime membership): opens links to new
+   * ones, closes links to members no longer listed, and reopens a link whose address changed.
+   */
+  setPeers(peers: ReadonlyMap<NodeId, PeerAddress>): void {
+    assert(!peers.has(this.#options.selfId), 'a member is not its own peer');
+    if (this.#closed) return;
+    for (const [peer, link] of this.#links) {
+      const address = peers.get(peer);
+      if (address !== undefined && sameAddress(address, this.#addresses.get(peer)!)) continue;
+      link.close();
+      this.#links.delete(peer);
+      this.#addresses.delete(peer);
+      this.#failRequests(peer);
+    }
+    for (const [peer, address] of peers) {
+      if (this.#links.has(peer)) continue;
+      this.#links.set(peer, new PeerLink(peer, address, this.#linkSettings, this.#linkEvents));
+      this.#addresses.set(peer, address);
     }
   }
+
+  /**
+   * While true, inbound connections from members not (yet) in the peer set are accepted if they
+   * name this cluster: a member that has just joined learns the others' addresses only by
+   * replaying the log the leader sends it.
+   */
+  acceptUnknownPeers = false;
 
   /** Registers the handler of forwarded requests named `method`. */
   handle(method: string, handler: PeerRequestHandler): void {
@@ -116,7 +150,7 @@ export class PeerTransport {
     const handlers: InboundHandlers = {
       selfId: this.#options.selfId,
       clusterId: this.#options.clusterId,
-      isPeer: (id) => this.#links.has(id),
+      isPeer: (id) => this.#links.has(id) || this.acceptUnknownPeers,
       frameBytesMax: peerFrameBytesMax,
       logger: this.#options.logger,
       onMessages: (messages) => this.#options.onMessages(messages),
@@ -201,7 +235,7 @@ export class PeerTransport {
   }
 
   #sendSnapshot(message: Message): void {
-    const address = this.#options.peers.get(message.to);
+    const address = this.#addresses.get(message.to);
     if (address === undefined) return;
     const socket = sendSnapshot({
       address, message, selfId: this.#options.selfId, clusterId: this.#options.clusterId,
@@ -245,6 +279,10 @@ export class PeerTransport {
     clearTimeout(pending.timer);
     pending.reject(error);
   }
+}
+
+function sameAddress(a: PeerAddress, b: PeerAddress): boolean {
+  return a.host === b.host && a.port === b.port;
 }
 
 function unavailable(detail: string): SynodError {
