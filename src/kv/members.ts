@@ -70,7 +70,8 @@ export function isRaftId(id: unknown): id is number {
 /** The members, mirrored in memory from the meta bucket. */
 export class MemberTable {
   readonly #members = new Map<number, MemberRecord>();
-  readonly #removed = new Set<number>();
+  /** Removed members: Raft id → etcd member id (0n if recorded before ids were kept). */
+  readonly #removed = new Map<number, bigint>();
 
   /** Loads the table from `backend`; a malformed record is SYNOD_STORAGE_CORRUPT. */
   static load(backend: Backend): MemberTable {
@@ -81,7 +82,9 @@ export class MemberTable {
       table.#members.set(member.raftId, member);
     }
     for (const entry of backend.scan('meta', { start: removedPrefix, end: prefixEnd(removedPrefix) })) {
-      table.#removed.add(idOfKey(entry.key, removedPrefix));
+      const value = entry.value;
+      const memberId = value.length === 8 ? new DataView(value.buffer, value.byteOffset, 8).getBigUint64(0) : 0n;
+      table.#removed.set(idOfKey(entry.key, removedPrefix), memberId);
     }
     return table;
   }
@@ -100,9 +103,15 @@ export class MemberTable {
     return this.#removed.has(raftId);
   }
 
+  /** Whether etcd member id `memberId` belonged to a removed member. */
+  isRemovedMemberId(memberId: bigint): boolean {
+    for (const removed of this.#removed.values()) if (removed === memberId) return true;
+    return false;
+  }
+
   /** The largest Raft id any member ever had (removed ones included), or 0. */
   raftIdHighest(): number {
-    return Math.max(0, ...this.#members.keys(), ...this.#removed);
+    return Math.max(0, ...this.#members.keys(), ...this.#removed.keys());
   }
 
   /**
@@ -119,6 +128,7 @@ export class MemberTable {
         if (this.#members.has(member.raftId) || existing.some((m) => m.memberId === member.memberId)) {
           throw new SynodError('SYNOD_MEMBER_EXISTS');
         }
+        if (this.isRemovedMemberId(member.memberId)) throw new SynodError('SYNOD_MEMBER_REMOVED');
         if (this.#members.size >= membersMax) {
           throw new SynodError('SYNOD_INVALID_MEMBERSHIP', `a cluster has at most ${membersMax} members`);
         }
@@ -126,12 +136,14 @@ export class MemberTable {
         return this.#put(member);
       }
       case 'remove': {
-        this.#existing(change.raftId);
+        const member = this.#existing(change.raftId);
         this.#members.delete(change.raftId);
-        this.#removed.add(change.raftId);
+        this.#removed.set(change.raftId, member.memberId);
+        const value = new Uint8Array(8);
+        new DataView(value.buffer).setBigUint64(0, member.memberId);
         return [
           { bucket: 'meta', key: keyOf(memberPrefix, change.raftId) },
-          { bucket: 'meta', key: keyOf(removedPrefix, change.raftId), value: new Uint8Array(0) },
+          { bucket: 'meta', key: keyOf(removedPrefix, change.raftId), value },
         ];
       }
       case 'promote': {

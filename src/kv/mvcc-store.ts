@@ -356,6 +356,11 @@ export class MvccStore {
     return this.#members.raftIdHighest();
   }
 
+  /** Whether etcd member id `memberId` belonged to a member that was removed. */
+  isRemovedMemberId(memberId: bigint): boolean {
+    return this.#members.isRemovedMemberId(memberId);
+  }
+
   /** Whether `id` belonged to a member that was removed. */
   isRemovedMember(id: number): boolean {
     return this.#members.isRemoved(id);

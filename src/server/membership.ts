@@ -18,7 +18,7 @@
 import type { Logger } from 'pino';
 import { isSynodError } from '../base/index.js';
 import type { MemberRecord } from '../kv/index.js';
-import type { Entry, NodeId } from '../raft/index.js';
+import type { Entry, NodeId, Status } from '../raft/index.js';
 import { encodeConfChange } from '../raft/index.js';
 import type { ClusterLayout } from './cluster-layout.js';
 import { peerAddressOf } from './cluster-layout.js';
@@ -28,6 +28,18 @@ import type { PeerAddress, PeerTransport } from './peer/peer-transport.js';
 
 /** A learner is ready to vote when its log is at most this many entries behind the leader's. */
 export const learnerReadyLagEntriesMax = 1_000;
+/**
+ * Whether the learner `raftId` may vote, from the leader's `status`: it has acknowledged entries
+ * (a learner that never answered has match 0; `recentActive` alone is set for every peer when a
+ * leader takes over), its log is within `learnerReadyLagEntriesMax` of the leader's, and it holds
+ * at least 90% of it (etcd's readyPercent).
+ */
+export function isLearnerReady(status: Status, raftId: NodeId): boolean {
+  const progress = status.progress?.get(raftId);
+  if (progress === undefined || progress.match === 0 || !progress.recentActive) return false;
+  return status.lastIndex - progress.match <= learnerReadyLagEntriesMax && progress.match >= 0.9 * status.lastIndex;
+}
+
 /** How often the keeper retries publishing and checks learners, in ms. */
 export const membershipCheckIntervalMs = 500;
 
@@ -166,13 +178,8 @@ export class MembershipKeeper {
     const { node } = this.#options;
     if (this.#promoting) return;
     const status = node.raftStatus();
-    const progress = status.progress;
-    if (progress === null) return;
-    const ready = this.members().find((member) => {
-      if (!member.isLearner || member.promoteWhenReady !== true) return false;
-      const match = progress.get(member.raftId)?.match ?? 0;
-      return status.lastIndex - match <= learnerReadyLagEntriesMax && progress.get(member.raftId)?.recentActive === true;
-    });
+    const ready = this.members().find((member) =>
+      member.isLearner && member.promoteWhenReady === true && isLearnerReady(status, member.raftId));
     if (ready === undefined) return;
     this.#promoting = true;
     node.proposeConfChange(

@@ -23,6 +23,7 @@ import {
   electScenario,
   leaseScenario,
   lockScenario,
+  memberScenario,
   record,
   snapshotScenario,
   watchScenario,
@@ -86,6 +87,7 @@ const scenarios: ReadonlyArray<{ name: string; scenario: Scenario; leaseKeyPrefi
   { name: 'lock -- <cmd>, and two contenders in turn', scenario: lockScenario, leaseKeyPrefixes: ['lk/one/', 'lk/two/'] },
   { name: 'elect, elect -l, and leadership passing on', scenario: electScenario, leaseKeyPrefixes: ['el/'] },
   { name: 'snapshot save', scenario: snapshotScenario },
+  { name: 'member add --learner, list, promote, update, remove, and their errors', scenario: memberScenario },
 ];
 
 /** check perf's result lines, without the progress bar that shares their terminal line. */

@@ -48,6 +48,11 @@ function wireOf(member: MemberRecord): object {
   };
 }
 
+/** Members in etcd's order: by member id (membership.MembersByID). */
+function byMemberId(members: readonly MemberRecord[]): MemberRecord[] {
+  return [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+}
+
 /** A uint64 member id from a request (grpc-js gives decimal text). */
 function memberIdOf(value: unknown): bigint {
   const text = String(value ?? '0');
@@ -70,10 +75,12 @@ export function createClusterService(options: ClusterServiceOptions): UntypedSer
   });
   const changed = async (request: MemberChangeRequest) => {
     const outcome = await options.change(request);
-    return { header: header(), members: outcome.members.map(wireOf), outcome };
+    return { header: header(), members: byMemberId(outcome.members).map(wireOf), outcome };
   };
   return {
-    MemberList: unaryHandler(onFatal, async () => ({ header: header(), members: options.members().map(wireOf) })),
+    MemberList: unaryHandler(onFatal, async () => ({
+      header: header(), members: byMemberId(options.members()).map(wireOf),
+    })),
     MemberAdd: unaryHandler<{ peerURLs?: unknown; isLearner?: boolean }>(onFatal, async (request) => {
       const { outcome, ...response } = await changed({
         kind: 'add', peerUrls: peerUrlsOf(request.peerURLs), isLearner: request.isLearner === true,

@@ -10,8 +10,7 @@
  *   quorum; without `--learner` the leader promotes it once it has caught up.
  * - remove: the voters left must still include a quorum of reachable ones, counting the leader
  *   (etcd's strict reconfiguration check), and the last voter cannot go.
- * - promote: only a learner, and only once its log is within `learnerReadyLagEntriesMax` of the
- *   leader's and it answers.
+ * - promote: only a learner, and only once it is ready (`isLearnerReady` in membership.ts).
  * Raft ids are never reused (the highest ever + 1); the member id derives from the peer URLs,
  * the cluster id and that Raft id, so a re-added member gets a new identity.
  */
@@ -20,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { SynodError } from '../../base/index.js';
 import { isHttpUrl, memberUrlsMax, type MemberChange, type MemberRecord } from '../../kv/index.js';
 import type { NodeId } from '../../raft/index.js';
-import { learnerReadyLagEntriesMax } from '../membership.js';
+import { isLearnerReady, urlText } from '../membership.js';
 import type { RaftNode } from '../node/raft-node.js';
 import type { PeerTransport } from '../peer/peer-transport.js';
 
@@ -73,6 +72,7 @@ export class MemberChanges {
     const { node } = this.#options;
     if (node.leaderId !== node.id) throw new SynodError('SYNOD_NOT_LEADER');
     const members = node.stateMachine.store.members();
+    // A removed member's id answers "member not found", as etcd 3.4's API does.
     switch (request.kind) {
       case 'add': return this.#add(members, request.peerUrls, request.isLearner);
       case 'remove': {
@@ -94,8 +94,10 @@ export class MemberChanges {
     }
   }
 
-  async #add(members: readonly MemberRecord[], peerUrls: readonly string[], isLearner: boolean): Promise<MemberChangeOutcome> {
-    checkPeerUrls(peerUrls);
+  async #add(members: readonly MemberRecord[], requested: readonly string[], isLearner: boolean): Promise<MemberChangeOutcome> {
+    checkPeerUrls(requested);
+    // The joining member derives its id from its own flag's text the same way (server.ts).
+    const peerUrls = requested.map((url) => urlText(new URL(url)));
     if (members.some((member) => member.peerUrls.some((url) => peerUrls.includes(url)))) {
       throw new SynodError('SYNOD_PEER_URL_EXISTS');
     }
@@ -134,9 +136,7 @@ export class MemberChanges {
   }
 
   #isCaughtUp(raftId: NodeId): boolean {
-    const status = this.#options.node.raftStatus();
-    const progress = status.progress?.get(raftId);
-    return progress !== undefined && progress.recentActive && status.lastIndex - progress.match <= learnerReadyLagEntriesMax;
+    return isLearnerReady(this.#options.node.raftStatus(), raftId);
   }
 }
 
