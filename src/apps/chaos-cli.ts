@@ -98,29 +98,54 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const { targets, runs, json, outDir, ...common } = options;
-  const summaries: ChaosSummary[] = [];
+  const summaries: CampaignEntry[] = [];
   for (let run = 0; run < runs; run++) {
     for (const target of targets) {
       const seed = common.seed + run;
       const single = runs === 1 && targets.length === 1;
-      const outcome = await runChaos({
-        ...common, target, seed, log: (line) => console.error(line),
+      const runOptions = {
+        ...common, target, seed, log: (line: string) => console.error(line),
         ...(outDir === undefined ? {} : { outDir: single ? outDir : join(outDir, `${target}-seed${seed}`) }),
-      });
-      console.log(outcome.text);
-      summaries.push(outcome.summary);
+      };
+      if (single) {
+        const outcome = await runChaos(runOptions);
+        console.log(outcome.text);
+        summaries.push({ seed, summary: outcome.summary });
+        continue;
+      }
+      // In a campaign one run that cannot even start (no leader within the wait, say) is reported
+      // as such and the campaign goes on; the exit code still says something went wrong.
+      try {
+        const outcome = await runChaos(runOptions);
+        console.log(outcome.text);
+        summaries.push({ seed, summary: outcome.summary });
+      } catch (error) {
+        const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+        console.log(`chaos: ${target}, seed ${seed}: the run failed: ${message}`);
+        summaries.push({ seed, target, error: message });
+      }
     }
   }
-  if (summaries.length > 1) console.log(campaignTable(summaries, common.seed, targets.length));
-  if (json) console.log(JSON.stringify(summaries.length === 1 ? summaries[0] : { runs: summaries }));
-  return summaries.every((summary) => summary.verdict === 'valid') ? 0 : 1;
+  const finished = summaries.flatMap((entry) => ('summary' in entry ? [entry.summary] : []));
+  if (summaries.length > 1) console.log(campaignTable(summaries));
+  if (json) console.log(JSON.stringify(summaries.length === 1 ? finished[0] : { runs: finished }));
+  return summaries.every((entry) => 'summary' in entry && entry.summary.verdict === 'valid') ? 0 : 1;
 }
 
+/** One run of a campaign: its summary, or why it produced none. */
+type CampaignEntry =
+  | { readonly seed: number; readonly summary: ChaosSummary }
+  | { readonly seed: number; readonly target: ChaosTarget; readonly error: string };
+
 /** A Markdown table of a campaign's runs (for docs/reliability.md). */
-function campaignTable(summaries: readonly ChaosSummary[], firstSeed: number, targetCount: number): string {
+function campaignTable(entries: readonly CampaignEntry[]): string {
   const header = '| seed | target | ops | ok | failed | unknown | faults | violations | lost writes | verdict |\n' +
     '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
-  const rows = summaries.map((s, index) => `| ${firstSeed + Math.floor(index / targetCount)} | ${s.target} | ${s.ops} | ${s.ok} | ${s.failed} | ${s.unknown} | ${s.faults} | ${s.violations} | ${s.lost_writes} | ${s.verdict} |`);
+  const rows = entries.map((entry) => {
+    if (!('summary' in entry)) return `| ${entry.seed} | ${entry.target} | | | | | | | | run failed: ${entry.error} |`;
+    const s = entry.summary;
+    return `| ${entry.seed} | ${s.target} | ${s.ops} | ${s.ok} | ${s.failed} | ${s.unknown} | ${s.faults} | ${s.violations} | ${s.lost_writes} | ${s.verdict} |`;
+  });
   return [header, ...rows].join('\n');
 }
 
