@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { plantedBugVariable, serverPlantedBugs } from '../server/planted-bugs.js';
 import { faultKinds } from './chaos/nemesis.js';
-import type { ChaosSummary } from './chaos/report.js';
+import { availabilityTable, campaignTable, type CampaignEntry } from './chaos/campaign.js';
 import { runChaos, runnableWorkloads } from './chaos/run.js';
 import type { ChaosTarget, FaultKind, WorkloadKind } from './chaos/types.js';
 
@@ -110,7 +110,7 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       if (single) {
         const outcome = await runChaos(runOptions);
         console.log(outcome.text);
-        summaries.push({ seed, summary: outcome.summary });
+        summaries.push({ seed, summary: outcome.summary, availability: outcome.availability });
         continue;
       }
       // In a campaign one run that cannot even start (no leader within the wait, say) is reported
@@ -118,7 +118,7 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       try {
         const outcome = await runChaos(runOptions);
         console.log(outcome.text);
-        summaries.push({ seed, summary: outcome.summary });
+        summaries.push({ seed, summary: outcome.summary, availability: outcome.availability });
       } catch (error) {
         const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
         console.log(`chaos: ${target}, seed ${seed}: the run failed: ${message}`);
@@ -127,26 +127,9 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
     }
   }
   const finished = summaries.flatMap((entry) => ('summary' in entry ? [entry.summary] : []));
-  if (summaries.length > 1) console.log(campaignTable(summaries));
+  if (summaries.length > 1) console.log(`${campaignTable(summaries)}\n\n${availabilityTable(summaries)}`);
   if (json) console.log(JSON.stringify(summaries.length === 1 ? finished[0] : { runs: finished }));
   return summaries.every((entry) => 'summary' in entry && entry.summary.verdict === 'valid') ? 0 : 1;
-}
-
-/** One run of a campaign: its summary, or why it produced none. */
-type CampaignEntry =
-  | { readonly seed: number; readonly summary: ChaosSummary }
-  | { readonly seed: number; readonly target: ChaosTarget; readonly error: string };
-
-/** A Markdown table of a campaign's runs (for docs/reliability.md). */
-function campaignTable(entries: readonly CampaignEntry[]): string {
-  const header = '| seed | target | ops | ok | failed | unknown | faults | violations | lost writes | verdict |\n' +
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
-  const rows = entries.map((entry) => {
-    if (!('summary' in entry)) return `| ${entry.seed} | ${entry.target} | | | | | | | | run failed: ${entry.error} |`;
-    const s = entry.summary;
-    return `| ${entry.seed} | ${s.target} | ${s.ops} | ${s.ok} | ${s.failed} | ${s.unknown} | ${s.faults} | ${s.violations} | ${s.lost_writes} | ${s.verdict} |`;
-  });
-  return [header, ...rows].join('\n');
 }
 
 // Run when this file is the entry (npm run chaos); `synod chaos` imports `chaosMain` instead.

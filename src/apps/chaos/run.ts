@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeededRandom } from '../../base/index.js';
 import { loadEtcdProto } from '../../server/grpc/proto.js';
-import { writeUnavailability } from './availability.js';
+import { writeUnavailability, type AvailabilityByKind } from './availability.js';
 import { ChaosCluster } from './cluster/chaos-cluster.js';
 import { PeerNetwork } from './network/peer-network.js';
 import { Nemesis } from './nemesis.js';
@@ -57,6 +57,8 @@ export interface ChaosOptions {
 export interface ChaosOutcome {
   readonly summary: ChaosSummary;
   readonly text: string;
+  /** Write unavailability per fault kind (also in summary.json). */
+  readonly availability: readonly AvailabilityByKind[];
 }
 
 /** How long the cluster may take to elect a leader at start and after the faults heal. */
@@ -151,7 +153,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
     const summary = summarize(run, reportPath);
     await writeFile(reportPath, htmlReport(run, summary));
     await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ ...summary, availability })}\n`);
-    return { summary, text: textReport(run, summary) };
+    return { summary, text: textReport(run, summary), availability };
   } finally {
     for (const client of clients) client.kv.close();
     await cluster.killAll();
