@@ -277,12 +277,19 @@ export const snapshotScenario: Scenario = async (t) => {
  */
 export const memberScenario: Scenario = async (t) => {
   // etcdctl prints ids with %16x (space-padded): mask them like the list's ids.
-  const maskIds = (output: string, id: string) => output.replaceAll(id, 'ID').replace(/(Member|cluster)\s+[0-9a-f]+/g, '$1 ID');
+  // ETCD_INITIAL_CLUSTER follows the members' id order too: sort its entries.
+  const maskIds = (output: string, id: string) => output.replace(/(Member|cluster)\s+[0-9a-f]+/g, '$1 ID')
+    .replaceAll(id, 'ID')
+    .replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/, (_, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(',').sort().join(',')}"`);
   const added = await etcdctl(t.target, ['member', 'add', 'newbie', '--learner', '--peer-urls=http://127.0.0.1:1']);
   const id = /Member\s+([0-9a-f]+) added/.exec(added)?.[1] ?? 'missing-member-id';
   t.note('member add newbie --learner --peer-urls=http://127.0.0.1:1', maskIds(added, id));
-  await t.run(['member', 'list']);
-  await t.run(['member', 'list', '-w', 'json']);
+  // Members are listed by id, and ids differ between the two clusters: compare them in a fixed order.
+  const sortedList = (output: string) => output.trim().split('\n').sort().join('\n');
+  t.note('member list (sorted)', sortedList(t.mask(maskIds(await etcdctl(t.target, ['member', 'list']), id))));
+  const listed = JSON.parse(await etcdctl(t.target, ['member', 'list', '-w', 'json'])) as { members: { ID: unknown }[] };
+  t.note('member list -w json (members, ids dropped, sorted)', listed.members
+    .map(({ ID: _id, ...rest }) => t.mask(JSON.stringify(rest))).sort().join('\n'));
   // Not compared: a second add of the same peer URL. etcd 3.4's member id hashes the URLs and the
   // wall-clock second, so within one second it answers "member ID already exist", later "Peer URLs
   // already exists" (Synod's answer: its ids never collide).
