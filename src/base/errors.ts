@@ -64,6 +64,18 @@ export const errorCodes = {
   SYNOD_LEARNER_RPC: 'etcdserver: rpc not supported for learner',
   SYNOD_INVALID_MEMBERSHIP: 'the membership change would leave the cluster malformed (too many members, a bad record)',
   SYNOD_MEMBERSHIP_CHANGE_PENDING: 'another membership change is still being applied; retry when it is',
+  // Auth (src/kv/auth-store.ts): etcd's exact texts.
+  SYNOD_AUTH_USER_EMPTY: 'etcdserver: user name is empty',
+  SYNOD_AUTH_ROLE_EMPTY: 'etcdserver: role name is empty',
+  SYNOD_AUTH_USER_EXISTS: 'etcdserver: user name already exists',
+  SYNOD_AUTH_USER_NOT_FOUND: 'etcdserver: user name not found',
+  SYNOD_AUTH_ROLE_EXISTS: 'etcdserver: role name already exists',
+  SYNOD_AUTH_ROLE_NOT_FOUND: 'etcdserver: role name not found',
+  SYNOD_AUTH_ROLE_NOT_GRANTED: 'etcdserver: role is not granted to the user',
+  SYNOD_AUTH_PERMISSION_NOT_GRANTED: 'etcdserver: permission is not granted to the role',
+  SYNOD_AUTH_ROOT_USER_MISSING: 'etcdserver: root user does not exist',
+  SYNOD_AUTH_ROOT_ROLE_MISSING: 'etcdserver: root user does not have root role',
+  SYNOD_AUTH_INVALID_MANAGEMENT: 'etcdserver: invalid auth management',
 } as const;
 
 /** A stable error code. */

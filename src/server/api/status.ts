@@ -99,6 +99,17 @@ export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Ob
     GrpcStatus.FAILED_PRECONDITION,
     'etcdserver: the membership change would leave the cluster malformed',
   ),
+  SYNOD_AUTH_USER_EMPTY: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: user name is empty'),
+  SYNOD_AUTH_ROLE_EMPTY: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: role name is empty'),
+  SYNOD_AUTH_USER_EXISTS: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: user name already exists'),
+  SYNOD_AUTH_USER_NOT_FOUND: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: user name not found'),
+  SYNOD_AUTH_ROLE_EXISTS: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: role name already exists'),
+  SYNOD_AUTH_ROLE_NOT_FOUND: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: role name not found'),
+  SYNOD_AUTH_ROLE_NOT_GRANTED: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: role is not granted to the user'),
+  SYNOD_AUTH_PERMISSION_NOT_GRANTED: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: permission is not granted to the role'),
+  SYNOD_AUTH_ROOT_USER_MISSING: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
+  SYNOD_AUTH_ROOT_ROLE_MISSING: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: root user does not have root role'),
+  SYNOD_AUTH_INVALID_MANAGEMENT: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: invalid auth management'),
   // A change is applied one at a time (thesis §4.1); the client retries, as after "unhealthy cluster".
   SYNOD_MEMBERSHIP_CHANGE_PENDING: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
 });
