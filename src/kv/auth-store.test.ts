@@ -97,3 +97,23 @@ describe('auth store', () => {
     expect(AuthStore.load(backend).role('r')?.permissions).toEqual([]);
   });
 });
+
+describe('auth commands through the state machine', () => {
+  it('round-trip the log codec and apply, surviving a snapshot', async () => {
+    const { KvStateMachine } = await import('./state-machine.js');
+    const { decodeCommand, encodeCommand } = await import('./command.js');
+    const grant = {
+      type: 'auth' as const,
+      change: { action: 'roleGrantPermission' as const, name: 'r', permission: { permType: 'READWRITE' as const, key: Uint8Array.of(0, 255), rangeEnd: Uint8Array.of(0) } },
+    };
+    expect(decodeCommand(encodeCommand(grant))).toEqual(grant);
+    const machine = KvStateMachine.open();
+    expect(machine.apply({ type: 'auth', change: { action: 'roleAdd', name: 'r' } }).ok).toBe(true);
+    const applied = machine.apply(grant);
+    expect(applied.ok && applied.result.type === 'auth' && applied.result.response.authRevision).toBe(2);
+    const restored = KvStateMachine.restore(machine.serialize());
+    expect(restored.store.auth.role('r')?.permissions).toEqual([grant.change.permission]);
+    const refused = restored.apply({ type: 'auth', change: { action: 'enable' } });
+    expect(refused.ok ? null : refused.error.code).toBe('SYNOD_AUTH_ROOT_USER_MISSING');
+  });
+});

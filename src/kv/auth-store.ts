@@ -296,3 +296,34 @@ function parseRecord<T>(bytes: Uint8Array, what: string): T {
     throw new SynodError('SYNOD_STORAGE_CORRUPT', `kv: malformed auth ${what} record`);
   }
 }
+
+/** The bytes of a change in a log entry: JSON, byte strings as base64. */
+export function encodeAuthChange(change: AuthChange): Uint8Array {
+  return encoder.encode(JSON.stringify(change, (_key, value: unknown) => (
+    value instanceof Uint8Array ? { $b64: Buffer.from(value).toString('base64') } : value
+  )));
+}
+
+/** Parses `encodeAuthChange`'s bytes; its fields are checked when it is applied. */
+export function decodeAuthChange(bytes: Uint8Array): AuthChange {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes), (_key, field: unknown) => {
+      const tagged = field as { $b64?: unknown } | null;
+      return typeof tagged === 'object' && tagged !== null && typeof tagged.$b64 === 'string'
+        ? new Uint8Array(Buffer.from(tagged.$b64, 'base64')) : field;
+    });
+  } catch {
+    throw new SynodError('SYNOD_STORAGE_CORRUPT', 'kv command: auth change is not JSON');
+  }
+  const action = (value as { action?: unknown } | null)?.action;
+  if (typeof action !== 'string' || !authActions.has(action)) {
+    throw new SynodError('SYNOD_STORAGE_CORRUPT', 'kv command: unknown auth change');
+  }
+  return value as AuthChange;
+}
+
+const authActions = new Set([
+  'enable', 'disable', 'userAdd', 'userDelete', 'userChangePassword', 'userGrantRole', 'userRevokeRole',
+  'roleAdd', 'roleDelete', 'roleGrantPermission', 'roleRevokePermission',
+]);

@@ -6,8 +6,8 @@
  * Layout (integers are unsigned LEB128 varints unless stated):
  * - byte 0: the format, `commandFormatBinary` (1). JSON entries from older members start with `{`.
  * - byte 1: the command type (`put` 1, `deleteRange` 2, `txn` 3, `compact` 4, `leaseGrant` 5,
- *   `leaseRevoke` 6, `alarm` 7, `member` 8), then its body. A `member` body is one byte string
- *   holding the change as JSON (membership changes are rare; their shape may grow).
+ *   `leaseRevoke` 6, `alarm` 7, `member` 8, `auth` 9), then its body. A `member` or `auth` body
+ *   is one byte string holding the change as JSON (such changes are rare; their shape may grow).
  * - A request body starts with a flags varint holding one presence bit per optional field, and a
  *   value bit per optional boolean, so `undefined`, `false` and `0` all round-trip as they were.
  *   Present fields follow in declaration order. Unknown flag bits are corruption.
@@ -24,6 +24,7 @@
 
 import { assert, SynodError } from '../base/index.js';
 import type { Command } from './command.js';
+import { decodeAuthChange, encodeAuthChange } from './auth-store.js';
 import { decodeMemberChange, encodeMemberChange } from './members.js';
 import type { AlarmMember, AlarmType } from './mvcc-store.js';
 import type {
@@ -35,7 +36,7 @@ import type {
 export const commandFormatBinary = 0x01;
 
 const commandTypeCodes = Object.freeze({
-  put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7, member: 8,
+  put: 1, deleteRange: 2, txn: 3, compact: 4, leaseGrant: 5, leaseRevoke: 6, alarm: 7, member: 8, auth: 9,
 }) satisfies Record<Command['type'], number>;
 
 const requestOpTags = Object.freeze({ range: 1, put: 2, deleteRange: 3, txn: 4 });
@@ -306,6 +307,8 @@ function writeCommand(writer: CommandWriter, command: Command): void {
       return writer.int64(command.member.memberId, { signed: false });
     case 'member':
       return writer.bytes(encodeMemberChange(command.change));
+    case 'auth':
+      return writer.bytes(encodeAuthChange(command.change));
   }
 }
 
@@ -334,6 +337,8 @@ function readCommand(reader: CommandReader): Command {
     }
     case commandTypeCodes.member:
       return { type: 'member', change: decodeMemberChange(reader.bytes()) };
+    case commandTypeCodes.auth:
+      return { type: 'auth', change: decodeAuthChange(reader.bytes()) };
     default:
       throw corrupt(`unknown type ${code}`);
   }

@@ -12,6 +12,7 @@
 import { SynodError } from '../base/index.js';
 import { fromHex } from './bytes.js';
 import { commandFormatBinary, decodeCommandBinary, encodeCommandBinary } from './command-codec.js';
+import type { AuthChange } from './auth-store.js';
 import type { MemberChange } from './members.js';
 import type { AlarmMember } from './mvcc-store.js';
 import type { DeleteRangeRequest, PutRequest, TxnRequest } from './types.js';
@@ -32,10 +33,12 @@ export type Command =
     readonly member: AlarmMember;
   }
   /** A change to the members (src/kv/members.ts): the context of a conf change, or a publish. */
-  | { readonly type: 'member'; readonly change: MemberChange };
+  | { readonly type: 'member'; readonly change: MemberChange }
+  /** A change to the auth store (src/kv/auth-store.ts); passwords arrive hashed. */
+  | { readonly type: 'auth'; readonly change: AuthChange };
 
 const commandTypes = new Set<string>([
-  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'alarm', 'member',
+  'put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke', 'alarm', 'member', 'auth',
 ]);
 
 /**

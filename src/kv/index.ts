@@ -23,3 +23,7 @@ export {
   MemberTable, memberTableKeyPrefixes, checkRecord, encodeMemberChange, isHttpUrl, isRaftId, raftIdMax, membersMax, memberUrlsMax,
   type MemberChange, type MemberRecord,
 } from './members.js';
+export {
+  AuthStore, rootName, type AuthChange, type AuthRole, type AuthUser,
+} from './auth-store.js';
+export { permitsRange, type KeyPermission, type PermissionType } from './auth-permissions.js';

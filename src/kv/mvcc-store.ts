@@ -14,6 +14,7 @@ import type { Lease, LeaseLimits } from './lease-table.js';
 import { defaultLeaseLimits } from './lease-table.js';
 import { MemoryBackend } from './memory-backend.js';
 import { MemberTable, type MemberChange, type MemberRecord } from './members.js';
+import { AuthStore, type AuthChange } from './auth-store.js';
 import { selectRange } from './range-options.js';
 import { encodeRevision } from './revision.js';
 import { loadState } from './store-load.js';
@@ -74,6 +75,12 @@ export interface AlarmMember {
   readonly alarm: AlarmType;
 }
 
+/** The auth store's revision after an auth change. */
+export interface AuthChangeResponse {
+  readonly header: ResponseHeader;
+  readonly authRevision: number;
+}
+
 /** The members after a membership change. */
 export interface MemberChangeResponse {
   readonly header: ResponseHeader;
@@ -106,12 +113,15 @@ export class MvccStore {
   readonly #alarms: Map<string, AlarmMember>;
   /** The cluster's members; mirrors the `member/` entries of the meta bucket. */
   readonly #members: MemberTable;
+  /** Users, roles and permissions; mirrors the `auth/` entries of the meta bucket. */
+  readonly #auth: AuthStore;
   #leaseIdNext: bigint;
 
   private constructor(state: MvccState, options: MvccStoreOptions, leaseIdNext: bigint) {
     this.#state = state;
     this.#alarms = loadAlarms(state.backend);
     this.#members = MemberTable.load(state.backend);
+    this.#auth = AuthStore.load(state.backend);
     this.#txnOpsMax = options.txnOpsMax ?? txnOpsMaxDefault;
     this.#leaseLimits = options.leaseLimits ?? defaultLeaseLimits;
     this.#leaseIdNext = leaseIdNext;
@@ -344,6 +354,17 @@ export class MvccStore {
     commitWrites(this.#state, [{ bucket: 'meta', key: alarmKey(member) }]);
     this.#alarms.delete(mapKey);
     return { header, alarms: [member] };
+  }
+
+  /** The auth store, for reads (Authenticate, permission checks, UserGet…) between applies. */
+  get auth(): AuthStore {
+    return this.#auth;
+  }
+
+  /** Applies an auth change and answers the auth store's new revision. */
+  authChange(change: AuthChange): AuthChangeResponse {
+    commitWrites(this.#state, this.#auth.apply(change));
+    return { header: { revision: this.#state.currentRevision }, authRevision: this.#auth.revision };
   }
 
   /** The cluster's members, by id. */

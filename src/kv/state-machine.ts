@@ -10,7 +10,7 @@ import { isSynodError, SynodError } from '../base/index.js';
 import { commandGrowsDatabase, type Command } from './command.js';
 import { MemoryBackend } from './memory-backend.js';
 import type {
-  AlarmResponse, LeaseGrantResponse, MemberChangeResponse, MvccStoreOptions,
+  AlarmResponse, AuthChangeResponse, LeaseGrantResponse, MemberChangeResponse, MvccStoreOptions,
 } from './mvcc-store.js';
 import { MvccStore } from './mvcc-store.js';
 import { restoreBackend, serializeBackend } from './snapshot.js';
@@ -27,7 +27,8 @@ export type CommandResponse =
   | { readonly type: 'leaseGrant'; readonly response: LeaseGrantResponse }
   | { readonly type: 'leaseRevoke'; readonly response: { readonly header: ResponseHeader } }
   | { readonly type: 'alarm'; readonly response: AlarmResponse }
-  | { readonly type: 'member'; readonly response: MemberChangeResponse };
+  | { readonly type: 'member'; readonly response: MemberChangeResponse }
+  | { readonly type: 'auth'; readonly response: AuthChangeResponse };
 
 /** The outcome of applying one command. Events are empty on error. */
 export type ApplyResult =
@@ -104,7 +105,7 @@ export class KvStateMachine {
   #checkAlarms(command: Command): void {
     // Membership changes pass too: removing a corrupt member or adding space elsewhere is how
     // an operator recovers.
-    if (command.type === 'alarm' || command.type === 'member') return;
+    if (command.type === 'alarm' || command.type === 'member' || command.type === 'auth') return;
     if (this.store.hasAlarm('CORRUPT')) throw new SynodError('SYNOD_CORRUPT_CLUSTER');
     if (this.store.hasAlarm('NOSPACE') && commandGrowsDatabase(command)) {
       throw new SynodError('SYNOD_NO_SPACE');
@@ -148,6 +149,10 @@ export class KvStateMachine {
       case 'member': {
         const response = store.memberChange(command.change);
         return { ok: true, result: { type: 'member', response }, events: [] };
+      }
+      case 'auth': {
+        const response = store.authChange(command.change);
+        return { ok: true, result: { type: 'auth', response }, events: [] };
       }
     }
   }
