@@ -324,23 +324,7 @@ export class RaftNode {
    * with the outcome unknown, or the node stopped).
    */
   propose(command: Command): Promise<ApplyResult> {
-    if (this.#stopped) return Promise.reject(nodeStopped());
-    if (this.#proposals.size >= pendingProposalsMax) {
-      mark('proposal rejected: pendingProposalsMax');
-      return Promise.reject(tooManyProposals());
-    }
-    const { header, requestId } = this.#ids.next();
-    try {
-      this.#raw.propose(encodeProposal(header, command));
-    } catch (error) {
-      if (!isSynodError(error)) throw error;
-      return Promise.reject(error);
-    }
-    const waiter = deferred<ApplyResult>();
-    const deadlineTick = this.#tickCount + this.#requestTimeoutTicks;
-    this.#proposals.set(requestId, { waiter, deadlineTick });
-    this.#kick();
-    return waiter.promise;
+    return this.#submit(command, (data) => this.#raw.propose(data));
   }
 
   /**
@@ -351,16 +335,32 @@ export class RaftNode {
    * over leadership).
    */
   proposeConfChange(change: ConfChange, command: Command): Promise<ApplyResult> {
+    return this.#submit(command, (data) => this.#raw.proposeConfChange({ ...change, context: data }), {
+      refused: (error) => (error.code === 'SYNOD_PROPOSAL_DROPPED' ? new SynodError('SYNOD_MEMBERSHIP_CHANGE_PENDING') : error),
+    });
+  }
+
+  /**
+   * Tags `command` with a request id, hands the encoded proposal to `step` (which steps it into
+   * the core) and waits for it to apply; a refusal by the core rejects at once (through
+   * `options.refused`, which may name it better).
+   */
+  #submit(
+    command: Command,
+    step: (data: Uint8Array) => void,
+    options: { readonly refused?: (error: SynodError) => SynodError } = {},
+  ): Promise<ApplyResult> {
     if (this.#stopped) return Promise.reject(nodeStopped());
+    if (this.#proposals.size >= pendingProposalsMax) {
+      mark('proposal rejected: pendingProposalsMax');
+      return Promise.reject(tooManyProposals());
+    }
     const { header, requestId } = this.#ids.next();
     try {
-      this.#raw.proposeConfChange({ ...change, context: encodeProposal(header, command) });
+      step(encodeProposal(header, command));
     } catch (error) {
-      if (isSynodError(error, 'SYNOD_PROPOSAL_DROPPED')) {
-        return Promise.reject(new SynodError('SYNOD_MEMBERSHIP_CHANGE_PENDING'));
-      }
       if (!isSynodError(error)) throw error;
-      return Promise.reject(error);
+      return Promise.reject(options.refused?.(error) ?? error);
     }
     const waiter = deferred<ApplyResult>();
     const deadlineTick = this.#tickCount + this.#requestTimeoutTicks;

@@ -16,6 +16,7 @@ import {
   credentials, status, type Client, type ClientDuplexStream, type ServiceClientConstructor,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { assert } from '../../../base/index.js';
 import type { EtcdProto } from '../../../server/grpc/proto.js';
@@ -134,6 +135,9 @@ export interface Deadline {
   clear(): void;
 }
 
+/** Listeners a workload's shared signals may have (one per client and stream, and then some). */
+export const listenersMax = 10_000;
+
 /**
  * Aborts `ms` from now, or when `parent` aborts. Not `AbortSignal.any([AbortSignal.timeout()])`:
  * under vitest's worker threads that combination was seen never to fire (the timeout signal is
@@ -141,6 +145,8 @@ export interface Deadline {
  */
 export function deadlineAfter(ms: number, parent?: AbortSignal): Deadline {
   const controller = new AbortController();
+  // Every client of a workload listens on it; Node's warning at 10 listeners is noise here.
+  setMaxListeners(listenersMax, controller.signal);
   const abort = (): void => controller.abort();
   const timer = setTimeout(abort, ms);
   parent?.addEventListener('abort', abort, { once: true });

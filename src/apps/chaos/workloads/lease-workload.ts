@@ -6,6 +6,7 @@
  * go, so `checkLease` can judge both bounds.
  */
 
+import { setMaxListeners } from 'node:events';
 import { assert } from '../../../base/index.js';
 import type { EtcdProto } from '../../../server/grpc/proto.js';
 import type {
@@ -13,7 +14,7 @@ import type {
 } from '../checkers/lease-checker.js';
 import { leaseLateGraceMsDefault } from '../checkers/lease-checker.js';
 import {
-  connectEtcd, deadlineAfter, keepAliveLoop, pause, prefixRangeEnd, unary, outcomeOfError,
+  connectEtcd, deadlineAfter, keepAliveLoop, listenersMax, pause, prefixRangeEnd, unary, outcomeOfError,
   type EtcdClients, type EtcdEndpoint,
 } from './lease-etcd-client.js';
 
@@ -66,6 +67,7 @@ export async function runLeaseWorkload(options: LeaseWorkloadOptions): Promise<L
     requestTimeoutMs: options.requestTimeoutMs ?? 2000,
   };
   const stopMonitor = new AbortController();
+  setMaxListeners(listenersMax, stopMonitor.signal);
   const monitor = monitorLoop(settings, options.sampleIntervalMs ?? 50, stopMonitor.signal);
   const clientsDone = deadlineAfter(options.durationMs, options.signal);
   const leases: LeaseRecord[] = [];

@@ -8,6 +8,7 @@
  * The workload never compacts; a compacted cancel is recorded and ends that watcher.
  */
 
+import { setMaxListeners } from 'node:events';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { assert } from '../../../base/index.js';
 import type { EtcdProto } from '../../../server/grpc/proto.js';
@@ -16,7 +17,7 @@ import type {
   WatchSessionRecord, WatcherRecord,
 } from '../checkers/watch-checker.js';
 import {
-  connectEtcd, deadlineAfter, errorText, outcomeOfError, pause, prefixRangeEnd, revisionOf, unary,
+  connectEtcd, deadlineAfter, errorText, listenersMax, outcomeOfError, pause, prefixRangeEnd, revisionOf, unary,
   type EtcdClients, type EtcdEndpoint,
 } from './lease-etcd-client.js';
 
@@ -65,6 +66,7 @@ export async function runWatchWorkload(options: WatchWorkloadOptions): Promise<W
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 10_000;
   const startRevision = (await lastRevision(settings, catchUpTimeoutMs)).storeRevision + 1;
   const stopWatchers = new AbortController();
+  setMaxListeners(listenersMax, stopWatchers.signal);
   const watchers = Array.from({ length: options.watchers }, (_, watcherId) =>
     new Watcher(settings, watcherId, startRevision, stopWatchers.signal));
   const watching = watchers.map((watcher) => watcher.run());
