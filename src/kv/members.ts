@@ -70,6 +70,7 @@ export function isRaftId(id: unknown): id is number {
 /** The members, mirrored in memory from the meta bucket. */
 export class MemberTable {
   readonly #members = new Map<number, MemberRecord>();
+  #version = 0;
   /** Removed members: Raft id → etcd member id (0n if recorded before ids were kept). */
   readonly #removed = new Map<number, bigint>();
 
@@ -87,6 +88,11 @@ export class MemberTable {
       table.#removed.set(idOfKey(entry.key, removedPrefix), memberId);
     }
     return table;
+  }
+
+  /** Counts the changes applied to this table since it was loaded (followers skip work on it). */
+  get version(): number {
+    return this.#version;
   }
 
   /** Every member, by Raft id. */
@@ -119,6 +125,12 @@ export class MemberTable {
    * expected errors (SYNOD_MEMBER_*) without changing anything.
    */
   apply(change: MemberChange): BackendWrite[] {
+    const writes = this.#writesOf(change);
+    this.#version += 1;
+    return writes;
+  }
+
+  #writesOf(change: MemberChange): BackendWrite[] {
     switch (change.action) {
       case 'add': {
         const member = change.member;

@@ -367,6 +367,11 @@ export class MvccStore {
     return { header: { revision: this.#state.currentRevision }, authRevision: this.#auth.revision };
   }
 
+  /** Changes applied to the member table since this store was opened. */
+  get membersVersion(): number {
+    return this.#members.version;
+  }
+
   /** The cluster's members, by id. */
   members(): MemberRecord[] {
     return this.#members.list();

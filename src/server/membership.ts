@@ -84,6 +84,8 @@ export class MembershipKeeper {
   #publishing = false;
   #promoting = false;
   #removed = false;
+  /** The table `#reconcile` last acted on. */
+  #seen: { store: object | null; version: number } = { store: null, version: -1 };
 
   constructor(options: MembershipKeeperOptions) {
     this.#options = options;
@@ -91,7 +93,11 @@ export class MembershipKeeper {
 
   start(): void {
     this.#reconcile();
-    this.#unsubscribe = this.#options.node.onApplied(() => this.#reconcile());
+    this.#unsubscribe = this.#options.node.onApplied(() => {
+      this.#reconcile();
+      // Also after a restart, where the replayed conf changes leave the table as it was loaded.
+      this.#campaignIfSoleVoter();
+    });
     this.#timer = setInterval(() => this.#check(), membershipCheckIntervalMs);
     this.#timer.unref();
   }
@@ -108,9 +114,16 @@ export class MembershipKeeper {
     return this.#options.node.stateMachine.store.members();
   }
 
-  /** Points the transport at the current members; notices removal; starts a sole voter. */
+  /**
+   * Points the transport at the current members; notices removal; starts a sole voter. Runs after
+   * every applied Ready, so it returns at once unless the table changed (or was replaced by a
+   * snapshot) since the last time.
+   */
   #reconcile(): void {
     const { node, transport, selfRaftId } = this.#options;
+    const store = node.stateMachine.store;
+    if (store === this.#seen.store && store.membersVersion === this.#seen.version) return;
+    this.#seen = { store, version: store.membersVersion };
     const members = this.members();
     const peers = new Map<NodeId, PeerAddress>();
     for (const member of members) {
