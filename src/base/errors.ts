@@ -76,6 +76,12 @@ export const errorCodes = {
   SYNOD_AUTH_ROOT_USER_MISSING: 'etcdserver: root user does not exist',
   SYNOD_AUTH_ROOT_ROLE_MISSING: 'etcdserver: root user does not have root role',
   SYNOD_AUTH_INVALID_MANAGEMENT: 'etcdserver: invalid auth management',
+  SYNOD_AUTH_FAILED: 'etcdserver: authentication failed, invalid user ID or password',
+  SYNOD_AUTH_NOT_ENABLED: 'etcdserver: authentication is not enabled',
+  SYNOD_PERMISSION_DENIED: 'etcdserver: permission denied',
+  SYNOD_AUTH_INVALID_TOKEN: 'etcdserver: invalid auth token',
+  SYNOD_AUTH_OLD_REVISION: 'etcdserver: revision of auth store is old',
+  SYNOD_AUTH_BUSY: 'etcdserver: too many requests',
 } as const;
 
 /** A stable error code. */

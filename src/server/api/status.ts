@@ -110,6 +110,12 @@ export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Ob
   SYNOD_AUTH_ROOT_USER_MISSING: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
   SYNOD_AUTH_ROOT_ROLE_MISSING: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: root user does not have root role'),
   SYNOD_AUTH_INVALID_MANAGEMENT: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: invalid auth management'),
+  SYNOD_AUTH_FAILED: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: authentication failed, invalid user ID or password'),
+  SYNOD_AUTH_NOT_ENABLED: etcdStatus(GrpcStatus.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
+  SYNOD_PERMISSION_DENIED: etcdStatus(GrpcStatus.PERMISSION_DENIED, 'etcdserver: permission denied'),
+  SYNOD_AUTH_INVALID_TOKEN: etcdStatus(GrpcStatus.UNAUTHENTICATED, 'etcdserver: invalid auth token'),
+  SYNOD_AUTH_OLD_REVISION: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: revision of auth store is old'),
+  SYNOD_AUTH_BUSY: etcdStatus(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
   // A change is applied one at a time (thesis §4.1); the client retries, as after "unhealthy cluster".
   SYNOD_MEMBERSHIP_CHANGE_PENDING: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
 });
