@@ -31,7 +31,7 @@ describe('auth store', () => {
       { action: 'roleGrantPermission', name: 'reader', permission: readPrefix('app/') },
       { action: 'userAdd', name: 'alice', passwordHash: 'h1' },
       { action: 'userGrantRole', user: 'alice', role: 'reader' },
-      { action: 'enable' },
+      { action: 'enable', tokenKey: 'a2V5' },
     ])).toEqual([null, null, null, null, null, null, null]);
     const reloaded = AuthStore.load(backend);
     expect(reloaded.enabled).toBe(true);
@@ -40,6 +40,7 @@ describe('auth store', () => {
     expect(reloaded.permissionsOf('alice')).toEqual([readPrefix('app/')]);
     expect(reloaded.isRoot('root')).toBe(true);
     expect(reloaded.isRoot('alice')).toBe(false);
+    expect(reloaded.tokenKey).toBe('a2V5');
   });
 
   it('answers etcd\'s errors and changes nothing when a change does not fit', () => {

@@ -34,7 +34,8 @@ export interface AuthRole {
 
 /** A change to the auth store, as applied from the log. */
 export type AuthChange =
-  | { readonly action: 'enable' }
+  /** `tokenKey` (base64): the key every member signs and checks auth tokens with, new each time. */
+  | { readonly action: 'enable'; readonly tokenKey?: string }
   | { readonly action: 'disable' }
   | { readonly action: 'userAdd'; readonly name: string; readonly passwordHash: string | null }
   | { readonly action: 'userDelete'; readonly name: string }
@@ -63,6 +64,7 @@ const decoder = new TextDecoder();
 const keys = Object.freeze({
   enabled: encoder.encode('auth/enabled'),
   revision: encoder.encode('auth/revision'),
+  tokenKey: encoder.encode('auth/token-key'),
   user: encoder.encode('auth/user/'),
   role: encoder.encode('auth/role/'),
 });
@@ -71,6 +73,7 @@ const keys = Object.freeze({
 export class AuthStore {
   #enabled = false;
   #revision = 0;
+  #tokenKey: string | null = null;
   readonly #users = new Map<string, AuthUser>();
   readonly #roles = new Map<string, AuthRole>();
 
@@ -80,6 +83,8 @@ export class AuthStore {
     store.#enabled = backend.get('meta', keys.enabled)?.[0] === 1;
     const revision = backend.get('meta', keys.revision);
     store.#revision = revision === undefined ? 0 : Number(new DataView(revision.buffer, revision.byteOffset, 8).getBigUint64(0));
+    const tokenKey = backend.get('meta', keys.tokenKey);
+    store.#tokenKey = tokenKey === undefined ? null : decoder.decode(tokenKey);
     for (const entry of backend.scan('meta', { start: keys.user, end: prefixEnd(keys.user) })) {
       const user = parseRecord<AuthUser>(entry.value, 'user');
       store.#users.set(user.name, user);
@@ -98,6 +103,11 @@ export class AuthStore {
   /** Bumped by every applied change; 0 for a store never changed. */
   get revision(): number {
     return this.#revision;
+  }
+
+  /** The key auth tokens are signed with (base64), set by the last enable; null before. */
+  get tokenKey(): string | null {
+    return this.#tokenKey;
   }
 
   user(name: string): AuthUser | undefined {
@@ -150,7 +160,12 @@ export class AuthStore {
         if (root === undefined) throw new SynodError('SYNOD_AUTH_ROOT_USER_MISSING');
         if (!root.roles.includes(rootName)) throw new SynodError('SYNOD_AUTH_ROOT_ROLE_MISSING');
         this.#enabled = true;
-        return [{ bucket: 'meta', key: keys.enabled, value: Uint8Array.of(1) }];
+        const writes: BackendWrite[] = [{ bucket: 'meta', key: keys.enabled, value: Uint8Array.of(1) }];
+        if (typeof change.tokenKey === 'string' && change.tokenKey.length > 0) {
+          this.#tokenKey = change.tokenKey;
+          writes.push({ bucket: 'meta', key: keys.tokenKey, value: encoder.encode(change.tokenKey) });
+        }
+        return writes;
       }
       case 'disable':
         this.#enabled = false;
