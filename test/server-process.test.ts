@@ -1,10 +1,11 @@
 /**
  * The `synod server` process as a user runs it: started from etcd's flags, used by the npm etcd3
- * client, restarted on the same data directory, and stopped with SIGTERM.
+ * client, restarted on the same data directory, and stopped with SIGTERM; TLS flags it cannot
+ * serve refused at start.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -71,16 +72,28 @@ describe('synod server (process)', () => {
     expect(await stop(second.child)).toBe(0);
   });
 
-  it('refuses an https:// client URL rather than serving it without TLS (exit 2, clear message)', async () => {
+  it('refuses TLS flags it cannot serve with one clear line and exit 2', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'synod-server-'));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'server', '--data-dir', dataDir, '--listen-client-urls', 'https://127.0.0.1:0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const garbage = join(dataDir, 'garbage.pem');
+    await writeFile(garbage, 'not a certificate\n');
+    const refusal = async (flags: string[]): Promise<{ code: number | null; stderr: string }> => {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'server', '--data-dir', dataDir, ...flags], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      return { code, stderr };
+    };
+    // An https:// URL without a certificate is refused rather than served without TLS.
+    expect(await refusal(['--listen-client-urls', 'https://127.0.0.1:0'])).toEqual({
+      code: 2,
+      stderr: 'synod: TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:0/ with HTTPS scheme\n',
     });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/only http:\/\/ URLs are served until TLS support lands/);
+    // A certificate file that holds no certificate is named with its flag.
+    expect(await refusal([
+      '--listen-client-urls', 'https://127.0.0.1:0', '--cert-file', garbage, '--key-file', garbage,
+    ])).toEqual({ code: 2, stderr: `synod: --cert-file ${garbage}: no PEM certificate in the file\n` });
   });
 });

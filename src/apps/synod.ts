@@ -12,6 +12,7 @@ import { startServer, type ServiceRegistrar } from '../server/server.js';
 import { createGrpcServer } from '../server/api/grpc-server.js';
 import { loadEtcdProto } from '../server/grpc/proto.js';
 import { etcdServices } from '../server/services.js';
+import { authInterceptor, MemberAuthSource } from '../server/auth/auth-interceptor.js';
 import { plantedBugFromEnv } from '../server/planted-bugs.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -47,11 +48,14 @@ async function main(argv: readonly string[]): Promise<void> {
   const config = parseServerFlags(rest, process.env);
   for (const flag of config.ignoredFlags) logger.warn({ flag }, `--${flag} is accepted for etcd compatibility and ignored`);
   const proto = loadEtcdProto();
-  const registerServices: ServiceRegistrar = etcdServices(proto);
+  const authSource = new MemberAuthSource();
+  const registerServices: ServiceRegistrar = etcdServices(proto, { authSource });
   const server = await startServer({
     config,
     logger,
-    grpc: createGrpcServer({ proto, maxRequestBytes: config.maxRequestBytes }),
+    grpc: createGrpcServer({
+      proto, maxRequestBytes: config.maxRequestBytes, interceptors: [authInterceptor({ source: authSource })],
+    }),
     registerServices,
     synodVersion: version,
     plantedBug: plantedBugFromEnv(process.env),

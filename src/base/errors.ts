@@ -82,6 +82,7 @@ export const errorCodes = {
   SYNOD_AUTH_INVALID_TOKEN: 'etcdserver: invalid auth token',
   SYNOD_AUTH_OLD_REVISION: 'etcdserver: revision of auth store is old',
   SYNOD_AUTH_BUSY: 'etcdserver: too many requests',
+  SYNOD_AUTH_PERMISSION_NOT_GIVEN: 'etcdserver: permission not given',
 } as const;
 
 /** A stable error code. */

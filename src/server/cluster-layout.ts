@@ -59,8 +59,8 @@ export function clusterLayoutOf(config: ServerConfig): ClusterLayout {
   return { members, self };
 }
 
-/** `host` and `port` of a peer URL, as the transport dials them. */
-export function peerAddressOf(url: URL): { host: string; port: number } {
+/** `host` and `port` of a peer URL, as the transport dials them, and whether over TLS (https). */
+export function peerAddressOf(url: URL): { host: string; port: number; tls: boolean } {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { host, port: Number(url.port || 2380) };
+  return { host, port: Number(url.port || 2380), tls: url.protocol === 'https:' };
 }

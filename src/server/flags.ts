@@ -3,6 +3,10 @@
  * defaults, so a script written for etcd starts Synod unchanged. Parsed once into a validated,
  * frozen `ServerConfig`; problems are reported as SYNOD_INVALID_CONFIG with the flag's name.
  *
+ * TLS flags (`--cert-file`, `--peer-cert-file`, …) are checked for shape here (an https:// URL
+ * needs its side's certificate, --client-cert-auth needs a CA); the files themselves are read and
+ * validated when the member starts (tls/tls-material.ts).
+ *
  * Precedence follows etcd: a flag beats its environment variable. Flags etcd has and Synod does not
  * act on (logging and profiling switches) are accepted and listed in `ignoredFlags`, so the caller
  * can warn instead of refusing to start.
@@ -10,6 +14,7 @@
 
 import { parseArgs } from 'node:util';
 import { SynodError } from '../base/index.js';
+import type { TlsFiles } from './tls/index.js';
 
 /** One member of `--initial-cluster`: its name and peer URLs. */
 export interface InitialMember {
@@ -57,6 +62,13 @@ export interface ServerConfig {
   readonly maxRequestBytes: number;
   /** Most operations in one Txn branch. */
   readonly maxTxnOps: number;
+  /**
+   * The client port's TLS files (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth),
+   * or null without --cert-file. Used by https:// client URLs; every https:// one needs it.
+   */
+  readonly clientTls: TlsFiles | null;
+  /** The peer port's (--peer-cert-file, …), or null; every https:// peer URL needs it. */
+  readonly peerTls: TlsFiles | null;
   /** etcd flags given that Synod accepts but does not act on. */
   readonly ignoredFlags: readonly string[];
 }
@@ -90,11 +102,25 @@ const valueFlags = [
   'experimental-snapshot-catchup-entries',
 ] as const;
 
-/** Accepted for compatibility, without effect. */
-const ignoredValueFlags = ['logger', 'log-level', 'log-outputs', 'metrics', 'max-snapshots', 'max-wals'] as const;
+/** The TLS files' flags, for the client port and (with `peer-`) for peers. */
+const tlsValueFlags = [
+  'cert-file', 'key-file', 'trusted-ca-file',
+  'peer-cert-file', 'peer-key-file', 'peer-trusted-ca-file',
+] as const;
+/** Boolean flags read as Go's flag package does: `--flag`, `--flag=true`, `--flag=false`. */
+const switchFlags = ['client-cert-auth', 'peer-client-cert-auth'] as const;
+
+/**
+ * Accepted for compatibility, without effect. `--cipher-suites` takes Go's names; Node's
+ * OpenSSL defaults (TLS 1.2 and 1.3 with AEAD ciphers) apply instead.
+ */
+const ignoredValueFlags = [
+  'logger', 'log-level', 'log-outputs', 'metrics', 'max-snapshots', 'max-wals', 'cipher-suites',
+] as const;
 const ignoredSwitches = ['debug', 'enable-pprof', 'enable-v2', 'force-new-cluster'] as const;
 
-type ValueFlag = (typeof valueFlags)[number];
+type ValueFlag = (typeof valueFlags)[number] | (typeof tlsValueFlags)[number];
+type SwitchFlag = (typeof switchFlags)[number];
 
 function invalid(message: string): never {
   throw new SynodError('SYNOD_INVALID_CONFIG', message);
@@ -108,20 +134,35 @@ export function envName(flag: string): string {
 /** Parses `argv` (without the program and subcommand) and `env` into a config. */
 export function parseServerFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServerConfig {
   const options: Record<string, { type: 'string' | 'boolean' }> = {};
-  for (const flag of [...valueFlags, ...ignoredValueFlags]) options[flag] = { type: 'string' };
-  for (const flag of ignoredSwitches) options[flag] = { type: 'boolean' };
+  for (const flag of [...valueFlags, ...tlsValueFlags, ...ignoredValueFlags]) {
+    options[flag] = { type: 'string' };
+  }
+  for (const flag of [...ignoredSwitches, ...switchFlags]) options[flag] = { type: 'boolean' };
+  const { args, switches } = takeSwitchValues(argv);
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (error) {
     invalid((error as Error).message);
   }
   const read = (flag: ValueFlag): string | undefined => (values[flag] as string | undefined) ?? env[envName(flag)];
+  const readSwitch = (flag: SwitchFlag): boolean => {
+    const given = switches.get(flag) ?? (values[flag] as boolean | undefined);
+    if (given !== undefined) return given;
+    const text = env[envName(flag)];
+    return text === undefined || text === '' ? false : goBool(envName(flag), text);
+  };
   const ignoredFlags = [...ignoredValueFlags, ...ignoredSwitches].filter((flag) => values[flag] !== undefined);
-  return Object.freeze(buildConfig(read, ignoredFlags));
+  const config = buildConfig(read, ignoredFlags);
+  const clientTls = tlsFilesOf({ read, readSwitch, prefix: '' });
+  const peerTls = tlsFilesOf({ read, readSwitch, prefix: 'peer-' });
+  checkHttpsUrls(config, { clientTls, peerTls });
+  return Object.freeze({ ...config, clientTls, peerTls });
 }
 
-function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags: string[]): ServerConfig {
+type TlsLessConfig = Omit<ServerConfig, 'clientTls' | 'peerTls'>;
+
+function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags: string[]): TlsLessConfig {
   const name = read('name') ?? 'default';
   if (name === '') invalid('--name must not be empty');
   const initialAdvertisePeerUrls = urls('initial-advertise-peer-urls', read('initial-advertise-peer-urls') ?? 'http://localhost:2380');
@@ -169,6 +210,93 @@ function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags
     maxTxnOps: integer('max-txn-ops', read('max-txn-ops') ?? '128', 1),
     ignoredFlags,
   };
+}
+
+/**
+ * Takes `--client-cert-auth=true|false` (and the peer one) out of `argv`, which Node's parseArgs
+ * refuses for a boolean; the bare `--client-cert-auth` is left to parseArgs.
+ */
+function takeSwitchValues(
+  argv: readonly string[],
+): { args: string[]; switches: Map<SwitchFlag, boolean> } {
+  const switches = new Map<SwitchFlag, boolean>();
+  const args: string[] = [];
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
+    const flag = switchFlags.find((name) => name === match?.[1]);
+    if (match === null || flag === undefined) {
+      args.push(arg);
+      continue;
+    }
+    switches.set(flag, goBool(`--${flag}`, match[2]!));
+  }
+  return { args, switches };
+}
+
+/** Go's strconv.ParseBool, which etcd's boolean flags and variables go through. */
+function goBool(name: string, text: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
+  return invalid(`${name} must be true or false, got "${text}"`);
+}
+
+/** One side's TLS files from its flags, or null when it has no certificate; checked for shape. */
+function tlsFilesOf(options: {
+  read: (flag: ValueFlag) => string | undefined;
+  readSwitch: (flag: SwitchFlag) => boolean;
+  prefix: '' | 'peer-';
+}): TlsFiles | null {
+  const { prefix } = options;
+  const given = (flag: ValueFlag): string | null => {
+    const value = options.read(flag);
+    return value === undefined || value === '' ? null : value;
+  };
+  const certFile = given(`${prefix}cert-file`);
+  const keyFile = given(`${prefix}key-file`);
+  const trustedCaFile = given(`${prefix}trusted-ca-file`);
+  const clientCertAuth = options.readSwitch(`${prefix}client-cert-auth`);
+  if (certFile === null && keyFile === null) {
+    if (clientCertAuth || trustedCaFile !== null) {
+      const what = clientCertAuth ? `--${prefix}client-cert-auth` : `--${prefix}trusted-ca-file`;
+      invalid(`${what} needs TLS: give --${prefix}cert-file and --${prefix}key-file too`);
+    }
+    return null;
+  }
+  if (certFile === null || keyFile === null) {
+    invalid(`--${prefix}cert-file and --${prefix}key-file must be given together`);
+  }
+  if (clientCertAuth && trustedCaFile === null) {
+    invalid(
+      `--${prefix}client-cert-auth needs --${prefix}trusted-ca-file: the CA that signs the certificates accepted`,
+    );
+  }
+  return Object.freeze({ certFile, keyFile, trustedCaFile, clientCertAuth, flagPrefix: prefix });
+}
+
+/** Every https:// URL needs its side's certificate (etcd's message). */
+function checkHttpsUrls(
+  config: TlsLessConfig, tls: { clientTls: TlsFiles | null; peerTls: TlsFiles | null },
+): void {
+  if (tls.clientTls === null) {
+    const url = config.listenClientUrls.find((candidate) => candidate.protocol === 'https:');
+    if (url !== undefined) {
+      invalid(
+        `TLS key/cert (--cert-file, --key-file) must be provided for client url ${url.href} with HTTPS scheme`,
+      );
+    }
+  }
+  if (tls.peerTls === null) {
+    const peerUrls = [
+      ...config.listenPeerUrls, ...config.initialAdvertisePeerUrls,
+      ...config.initialCluster.flatMap((member) => member.peerUrls),
+    ];
+    const url = peerUrls.find((candidate) => candidate.protocol === 'https:');
+    if (url !== undefined) {
+      invalid(
+        `TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ${url.href} with HTTPS scheme`,
+      );
+    }
+  }
 }
 
 function integer(flag: string, text: string, min: number): number {

@@ -2,9 +2,10 @@
  * A Synod member: the stores under `--data-dir`, the Raft driver, the peer transport on
  * `--listen-peer-urls` (when the cluster has other members), the client ports serving the etcd v3
  * gRPC API and, on the same ports as etcd's cmux does, /health, /version and /metrics over
- * HTTP/1.1 (client-port/), and the same HTTP endpoints on `--listen-metrics-urls`. `startServer`
- * returns once the ports listen; `close` shuts down in the reverse order, waiting for the
- * in-flight Ready to be persisted.
+ * HTTP/1.1 (client-port/), and the same HTTP endpoints on `--listen-metrics-urls`. https:// client
+ * and peer URLs serve TLS from the certificate flags, reloaded when the files change (tls/).
+ * `startServer` returns once the ports listen; `close` shuts down in the reverse order, waiting
+ * for the in-flight Ready to be persisted.
  */
 
 import { randomInt } from 'node:crypto';
@@ -30,12 +31,13 @@ import { MemberChanges, runtimeMemberId } from './api/member-changes.js';
 import { bootstrapEntries, MembershipKeeper, urlText } from './membership.js';
 import { awaitInvitation } from './peer/invitation.js';
 import { RaftNode, intervalTickScheduler } from './node/raft-node.js';
-import { PeerTransport, type PeerAddress } from './peer/peer-transport.js';
+import { PeerTransport, type PeerAddress, type PeerTls } from './peer/peer-transport.js';
 import type { ServerPlantedBug } from './planted-bugs.js';
 import {
   LeaseKeeper, leaseLeaderOverPeers, serveForwardedLeaseRequests, serveLeaseRequestsToPeers,
   type LeaseLeaderClient,
 } from './lease/index.js';
+import { CertificateReloader, type TlsFiles } from './tls/index.js';
 
 /**
  * Replaces the MVCC backend's contents with a Raft snapshot's. Clearing and restoring are two
@@ -52,13 +54,16 @@ function restoreInto(backend: LmdbKvBackend, data: Uint8Array, config: ServerCon
  * bootstrap flags (a new cluster) or given by the cluster's invitation (joining one, which waits
  * here until the leader dials in after `member add`). Recorded before anything else is written.
  */
-async function storedIdentityOf(config: ServerConfig, layout: ClusterLayout, logger: Logger): Promise<StoredIdentity> {
+async function storedIdentityOf(
+  config: ServerConfig, layout: ClusterLayout, peer: { logger: Logger; tls: PeerTls | null },
+): Promise<StoredIdentity> {
+  const { logger } = peer;
   const stored = readStoredIdentity(config.dataDir);
   if (stored !== null) return stored;
   let identity: StoredIdentity;
   if (config.initialClusterState === 'existing') {
-    const { host, port } = peerAddressOf(config.listenPeerUrls[0]!);
-    const invitation = await awaitInvitation({ host, port, logger });
+    const { host, port, tls: secure } = peerAddressOf(config.listenPeerUrls[0]!);
+    const invitation = await awaitInvitation({ host, port, logger, secure, tls: peer.tls });
     const peerUrls = config.initialAdvertisePeerUrls.map(urlText);
     identity = {
       clusterId: invitation.clusterId, raftId: invitation.memberId,
@@ -84,6 +89,64 @@ function initialPeersOf(config: ServerConfig, layout: ClusterLayout, stored: Sto
   return new Map(layout.members
     .filter((member) => member !== layout.self)
     .map((member) => [member.raftId, peerAddressOf(member.peerUrls[0]!)]));
+}
+
+/** Refuses the URLs Synod does not serve, rather than serving them other than as asked. */
+function refuseUnservedUrls(config: ServerConfig): void {
+  const urls = [...config.listenClientUrls, ...config.listenMetricsUrls, ...config.listenPeerUrls];
+  for (const url of urls) {
+    if (url.protocol === 'unix:' || url.protocol === 'unixs:') {
+      throw new SynodError('SYNOD_INVALID_CONFIG', `${url.href}: unix socket URLs are not served`);
+    }
+  }
+  for (const url of config.listenMetricsUrls) {
+    if (url.protocol === 'https:') {
+      // Serving it without TLS would silently downgrade what the operator asked for.
+      throw new SynodError(
+        'SYNOD_INVALID_CONFIG',
+        `--listen-metrics-urls ${url.href}: https:// metrics URLs are not served yet`,
+      );
+    }
+  }
+}
+
+/** Each side's certificate reloader, or null without certificate flags. */
+interface MemberTls {
+  readonly client: CertificateReloader | null;
+  readonly peer: CertificateReloader | null;
+}
+
+/**
+ * Reads and validates the certificate flags' files (a bad one is SYNOD_INVALID_CONFIG, naming the
+ * flag and the file) and starts following their changes.
+ */
+async function openTls(
+  config: ServerConfig, logger: Logger, checkIntervalMs: number | undefined,
+): Promise<MemberTls> {
+  const open = async (
+    files: TlsFiles | null, urls: readonly URL[],
+  ): Promise<CertificateReloader | null> => {
+    if (files === null) return null;
+    if (!urls.some((url) => url.protocol === 'https:')) {
+      const side = files.flagPrefix === '' ? 'client' : 'peer';
+      logger.warn(`--${files.flagPrefix}cert-file is set but no ${side} URL is https://; it is not used`);
+    }
+    const reloader = await CertificateReloader.open({
+      files, logger, ...(checkIntervalMs === undefined ? {} : { checkIntervalMs }),
+    });
+    reloader.start();
+    return reloader;
+  };
+  const client = await open(config.clientTls, config.listenClientUrls);
+  try {
+    const peerUrls = [
+      ...config.listenPeerUrls, ...config.initialCluster.flatMap((member) => member.peerUrls),
+    ];
+    return { client, peer: await open(config.peerTls, peerUrls) };
+  } catch (error) {
+    client?.stop();
+    throw error;
+  }
 }
 
 /** What registers the gRPC services on the server, given the running member. */
@@ -128,17 +191,22 @@ export async function startServer(options: {
   synodVersion: string;
   /** From `plantedBugFromEnv`; chaos tests only. */
   plantedBug?: ServerPlantedBug | null;
+  /** How often the certificate files are checked for a change (default 5 s; tests shorten it). */
+  certificateCheckIntervalMs?: number;
 }): Promise<RunningServer> {
   const { config, logger } = options;
   const layout = clusterLayoutOf(config);
-  for (const url of [...config.listenClientUrls, ...config.listenMetricsUrls, ...config.listenPeerUrls]) {
-    if (url.protocol !== 'http:') {
-      // Serving an https:// URL without TLS would silently downgrade what the operator asked for.
-      throw new SynodError('SYNOD_INVALID_CONFIG', `${url.href}: only http:// URLs are served until TLS support lands`);
-    }
-  }
+  refuseUnservedUrls(config);
+  const tls = await openTls(config, logger, options.certificateCheckIntervalMs);
+  const stopTls = (): void => {
+    tls.client?.stop();
+    tls.peer?.stop();
+  };
+  const peerTls: PeerTls | null = tls.peer === null ? null : {
+    source: tls.peer, clientCertAuth: tls.peer.files.clientCertAuth,
+  };
   await mkdir(config.dataDir, { recursive: true });
-  const stored = await storedIdentityOf(config, layout, logger);
+  const stored = await storedIdentityOf(config, layout, { logger, tls: peerTls });
   const identity: MemberIdentity = { memberId: stored.memberId, clusterId: stored.clusterId };
   const store = await RaftLogStore.open({
     path: join(config.dataDir, 'raft'),
@@ -167,12 +235,13 @@ export async function startServer(options: {
     onUnreachable: (peer) => node?.reportUnreachable(peer),
     onSnapshotStatus: (peer, outcome) => node?.reportSnapshot(peer, outcome),
     logger,
+    tls: peerTls,
   });
   const peerPorts: number[] = [];
   if (layout.members.length > 1 || config.listenPeerUrlsGiven || config.initialClusterState === 'existing') {
     for (const url of config.listenPeerUrls) {
-      const { host, port } = peerAddressOf(url);
-      peerPorts.push(await transport.listen(host, port));
+      const { host, port, tls: secure } = peerAddressOf(url);
+      peerPorts.push(await transport.listen(host, port, { secure }));
     }
   }
   node = new RaftNode({
@@ -234,8 +303,11 @@ export async function startServer(options: {
   };
   const listeners: { close(): Promise<void> }[] = [];
   const clientPorts: number[] = [];
+  const clientTls = tls.client === null ? null : {
+    source: tls.client, clientCertAuth: tls.client.files.clientCertAuth,
+  };
   for (const url of config.listenClientUrls) {
-    const port = await listenClientUrl({ url, grpc: options.grpc, endpoints });
+    const port = await listenClientUrl({ url, grpc: options.grpc, endpoints, tls: clientTls });
     listeners.push(port);
     clientPorts.push(port.port);
   }
@@ -262,6 +334,7 @@ export async function startServer(options: {
     clientPort,
     removed,
     close: async () => {
+      stopTls();
       membership.stop();
       await Promise.all(listeners.map((listener) => listener.close()));
       for (const http of httpServers) http.closeAllConnections();

@@ -5,6 +5,7 @@
  */
 
 import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { createAuthService } from './api/auth-service.js';
 import { createClusterService } from './api/cluster-service.js';
 import { cachedMeasure, mvccBackendBytes, quotaSizeMaxAgeMs } from './api/db-size.js';
 import { createKvService } from './api/kv-service.js';
@@ -16,11 +17,19 @@ import { createElectionService } from './api/election-service.js';
 import { createLockService } from './api/lock-service.js';
 import { KeyWaiters } from './api/waiting-keys.js';
 import type { EtcdProto } from './grpc/proto.js';
+import type { MemberAuthSource } from './auth/auth-interceptor.js';
 import type { RunningMember } from './server.js';
 
+/** Options of `etcdServices`. */
+export interface EtcdServicesOptions {
+  /** The auth interceptor's view of the member (see createGrpcServer's `interceptors`). */
+  readonly authSource?: MemberAuthSource;
+}
+
 /** Returns the registrar `startServer` calls with the running member. */
-export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: RunningMember) => void {
+export function etcdServices(proto: EtcdProto, options: EtcdServicesOptions = {}): (grpc: GrpcServer, member: RunningMember) => void {
   return (grpc, member) => {
+    options.authSource?.attach(member.node, { clusterId: member.identity.clusterId, memberId: member.identity.memberId });
     const { config, node } = member;
     const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
     const dbSizeBytes = () => mvccBackendBytes(config.dataDir);
@@ -45,6 +54,7 @@ export function etcdServices(proto: EtcdProto): (grpc: GrpcServer, member: Runni
     const recipe = { node, waiters: new KeyWaiters({ node }), ...ids };
     grpc.addService(proto.services.Lock, createLockService(recipe));
     grpc.addService(proto.services.Election, createElectionService(recipe));
+    grpc.addService(proto.services.Auth, createAuthService({ node, ...ids }));
     grpc.addService(proto.services.Maintenance, createMaintenanceService({
       node, ...ids, dbSizeBytes,
       raftIdOf: (memberId) => member.membership.members().find((m) => m.memberId === memberId)?.raftId,

@@ -5,7 +5,8 @@
 
 import {
   Server, ServerCredentials, status as GrpcStatus, type ConnectionInjector,
-  type ServerWritableStream, type UntypedServiceImplementation, type handleUnaryCall,
+  type ServerInterceptor, type ServerWritableStream, type UntypedServiceImplementation,
+  type handleUnaryCall,
 } from '@grpc/grpc-js';
 import { SynodError } from '../../base/index.js';
 import { maxRequestBytesDefault } from '../flags.js';
@@ -22,6 +23,8 @@ export interface GrpcServerOptions {
   readonly proto: EtcdProto;
   /** etcd's --max-request-bytes (default 1.5 MiB). The receive limit adds `grpcOverheadBytes`. */
   readonly maxRequestBytes?: number;
+  /** Run on every call before its service (the auth interceptor). */
+  readonly interceptors?: readonly ServerInterceptor[];
 }
 
 /** A `Server` with etcd's message-size limits and the health service; add the others, then bind. */
@@ -34,6 +37,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   const server = new Server({
     'grpc.max_receive_message_length': receiveBytesMax,
     'grpc.max_send_message_length': grpcSendBytesMax,
+    interceptors: [...(options.interceptors ?? [])],
   });
   server.addService(options.proto.services.Health, healthService());
   return server;

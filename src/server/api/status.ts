@@ -116,6 +116,7 @@ export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Ob
   SYNOD_AUTH_INVALID_TOKEN: etcdStatus(GrpcStatus.UNAUTHENTICATED, 'etcdserver: invalid auth token'),
   SYNOD_AUTH_OLD_REVISION: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: revision of auth store is old'),
   SYNOD_AUTH_BUSY: etcdStatus(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
+  SYNOD_AUTH_PERMISSION_NOT_GIVEN: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: permission not given'),
   // A change is applied one at a time (thesis §4.1); the client retries, as after "unhealthy cluster".
   SYNOD_MEMBERSHIP_CHANGE_PENDING: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
 });

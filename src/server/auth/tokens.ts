@@ -1,19 +1,20 @@
 /**
  * Auth tokens every member can check without asking another: `payload.signature`, both base64url,
- * the payload naming the user, the auth store revision the token was issued at and when it
- * expires, signed with HMAC-SHA256 under the key the auth store holds (a fresh random key with each
- * `auth enable`, replicated like any other auth state).
+ * the payload naming the user, a fingerprint of the user's password hash, the auth store revision
+ * it was issued at and when it expires, signed with HMAC-SHA256 under the key the auth store holds
+ * (a fresh random key with each `auth enable`, replicated like any other auth state).
  *
  * Decision: etcd's simple tokens live in each member's memory and are spread by proposing the
- * authentication through Raft; signed tokens give the same behaviour to clients (an opaque string,
- * `invalid auth token` when it expired or is unknown, `revision of auth store is old` once users,
- * roles or permissions changed, upon which clients authenticate again) with no Raft round per
- * login and nothing to bound per token. Expiry uses the members' wall clocks, so a token is good
- * for its TTL give or take the clock skew between members. A token is a bearer credential: with
- * TLS off it travels in clear text, as etcd's does.
+ * authentication through Raft; signed tokens behave the same for clients — an opaque string that
+ * stops working (`invalid auth token`) when it expires, when its user is deleted or its password
+ * changes (the fingerprint no longer matches), or when auth is enabled anew — with no Raft round
+ * per login and nothing to bound per token. As with etcd's simple tokens, permissions are those
+ * of the user's roles at the time of each request, so a role change applies at once. Expiry uses
+ * the members' wall clocks, so a token is good for its TTL give or take the clock skew between
+ * members. A token is a bearer credential: with TLS off it travels in clear text, as etcd's does.
  */
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SynodError } from '../../base/index.js';
 
 /** How long a token is good for: etcd's simple-token TTL. */
@@ -26,8 +27,15 @@ export interface TokenClaims {
   readonly user: string;
   /** The auth store's revision when the token was issued. */
   readonly revision: number;
+  /** `passwordFingerprint` of the user's password hash when the token was issued. */
+  readonly password: string;
   /** Wall-clock expiry, ms since the epoch. */
   readonly expiresAtMs: number;
+}
+
+/** A short digest of a stored password hash (or of none), which a token carries. */
+export function passwordFingerprint(passwordHash: string | null): string {
+  return createHash('sha256').update(passwordHash ?? '').digest('base64url').slice(0, 16);
 }
 
 /** A fresh signing key, for the `enable` change (base64). */
@@ -42,14 +50,15 @@ function sign(key: string, payload: string): Buffer {
 /** Issues a token for `claims` under `key`. */
 export function issueToken(key: string, claims: TokenClaims): string {
   const payload = Buffer.from(JSON.stringify({
-    u: claims.user, r: claims.revision, e: claims.expiresAtMs, n: randomBytes(6).toString('base64url'),
+    u: claims.user, r: claims.revision, p: claims.password, e: claims.expiresAtMs,
+    n: randomBytes(6).toString('base64url'),
   })).toString('base64url');
   return `${payload}.${sign(key, payload).toString('base64url')}`;
 }
 
 /**
  * The claims of `token` if it is signed under `key` and not expired at `nowMs`; else
- * SYNOD_AUTH_INVALID_TOKEN. The caller checks the revision against the store's.
+ * SYNOD_AUTH_INVALID_TOKEN. The caller checks the user and the password fingerprint.
  */
 export function verifyToken(key: string | null, token: string, nowMs: number): TokenClaims {
   const invalid = () => new SynodError('SYNOD_AUTH_INVALID_TOKEN');
@@ -60,13 +69,14 @@ export function verifyToken(key: string | null, token: string, nowMs: number): T
   const signature = Buffer.from(token.slice(dot + 1), 'base64url');
   const expected = sign(key, payload);
   if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw invalid();
-  let claims: { u?: unknown; r?: unknown; e?: unknown };
+  let claims: { u?: unknown; r?: unknown; p?: unknown; e?: unknown };
   try {
     claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims;
   } catch {
     throw invalid();
   }
-  const { u, r, e } = claims;
-  if (typeof u !== 'string' || typeof r !== 'number' || typeof e !== 'number' || e <= nowMs) throw invalid();
-  return { user: u, revision: r, expiresAtMs: e };
+  const { u, r, p, e } = claims;
+  if (typeof u !== 'string' || typeof r !== 'number' || typeof p !== 'string' || typeof e !== 'number') throw invalid();
+  if (e <= nowMs) throw invalid();
+  return { user: u, revision: r, password: p, expiresAtMs: e };
 }

@@ -430,7 +430,7 @@ describe('gateway edges', () => {
         'grpc-metadata-grpc-timeout': '1S', 'x-other': 'no',
       },
     });
-    expect(metadata.getMap()).toEqual({ token: 'abc.def', hasleader: 'true' });
+    expect(metadata.getMap()).toEqual({ 'synod-gateway': '1', token: 'abc.def', hasleader: 'true' });
   });
 
   it('maps gRPC codes to grpc-gateway v1.16 statuses', () => {

@@ -36,8 +36,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import {
-  Client, Metadata, credentials, status as GrpcStatus, type ClientDuplexStream,
-  type ClientReadableStream, type ServiceError, type StatusObject,
+  Client, Metadata, credentials, status as GrpcStatus, type ChannelCredentials,
+  type ClientDuplexStream, type ClientReadableStream, type ServiceError, type StatusObject,
 } from '@grpc/grpc-js';
 import type { MethodDefinition, ProtobufTypeDefinition } from '@grpc/proto-loader';
 import { assert, SynodError } from '../../base/index.js';
@@ -46,6 +46,9 @@ import { loadEtcdProto, type EtcdProto } from '../grpc/proto.js';
 import { GatewayJsonCodec, type JsonObject } from './json-codec.js';
 import { JsonValueSplitter, parseJsonBody, type SplitResult } from './json-text.js';
 import { gatewayRoutes, rewriteGatewayPath } from './routes.js';
+
+/** The metadata key that marks a call made by the gateway (see `gatewayMetadataOf`). */
+export const gatewayCallMetadataKey = 'synod-gateway';
 
 /** Added to a body's bound beyond the base64 size of --max-request-bytes: JSON field names. */
 export const gatewayBodyMarginBytes = 64 * 1024;
@@ -100,6 +103,13 @@ export interface GatewayOptions {
   readonly maxRequestBytes?: number;
   /** The loaded protos; loaded at the first request when absent. */
   readonly proto?: EtcdProto;
+  /**
+   * How to reach the port: insecure by default; TLS credentials when the port serves TLS
+   * (`listenClientUrl` makes them; see `setCredentials` for certificate reloads).
+   */
+  readonly credentials?: ChannelCredentials;
+  /** More grpc-js channel options for the gateway's client (e.g. the TLS server name). */
+  readonly channelOptions?: Readonly<Record<string, string | number>>;
 }
 
 /** One route resolved against the loaded protos. */
@@ -138,6 +148,8 @@ export class Gateway {
   readonly #maxRequestBytes: number;
   readonly #bodyBytesMax: number;
   #proto: EtcdProto | null;
+  #credentials: ChannelCredentials;
+  readonly #channelOptions: Readonly<Record<string, string | number>>;
   #backend: GatewayBackend | null = null;
   #requestsInflight = 0;
   #bodyBytesBuffered = 0;
@@ -152,6 +164,8 @@ export class Gateway {
     this.#maxRequestBytes = maxRequestBytes;
     this.#bodyBytesMax = gatewayBodyBytesMax(maxRequestBytes);
     this.#proto = options.proto ?? null;
+    this.#credentials = options.credentials ?? credentials.createInsecure();
+    this.#channelOptions = options.channelOptions ?? {};
   }
 
   /** The largest body or streamed request read, in bytes. */
@@ -191,6 +205,18 @@ export class Gateway {
     else exchange.serveSingleRequest();
   }
 
+  /**
+   * Dials with `next` from now on (a reloaded client certificate): the current client is closed
+   * and the next request opens a new one. Calls in flight on the old client may be cut.
+   */
+  setCredentials(next: ChannelCredentials): void {
+    this.#credentials = next;
+    const backend = this.#backend;
+    if (backend === null) return;
+    this.#backend = null;
+    backend.client.close();
+  }
+
   /** Closes the gRPC client; requests after this are answered 503. */
   close(): void {
     this.#closed = true;
@@ -218,7 +244,8 @@ export class Gateway {
     const target = this.#target();
     assert(target !== '', 'the client port listens before it serves the gateway');
     // Responses may be as large as the server sends (etcd's gateway dials with MaxInt32).
-    const client = new Client(target, credentials.createInsecure(), {
+    const client = new Client(target, this.#credentials, {
+      ...this.#channelOptions,
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });
@@ -551,6 +578,10 @@ function plainError(response: ServerResponse, statusCode: number, text: string):
 /** The call's metadata: `Authorization` as `token`, `Grpc-Metadata-<key>` as `<key>`. */
 export function gatewayMetadataOf(request: Pick<IncomingMessage, 'headers'>): Metadata {
   const metadata = new Metadata();
+  // The gateway dials with the member's own certificate; this marks its calls so the auth
+  // interceptor never takes that certificate's name for the HTTP caller (etcd's
+  // grpcgateway-accept check). A client that sends it itself only loses its certificate identity.
+  metadata.set(gatewayCallMetadataKey, '1');
   const authorization = request.headers.authorization;
   if (authorization !== undefined && metadataValueLegal.test(authorization)) {
     metadata.set('token', authorization);

@@ -7,16 +7,20 @@
  * listener; the caller persists both ids and starts the real transport on the same port, where
  * the leader's link reconnects within its backoff.
  *
- * The trust is the one every peer link has until peer TLS lands: whoever can reach the peer port
- * is believed to be a member (docs/operations.md says to keep peer ports on a private network).
+ * The trust is the one every peer link has: on an https:// peer URL, the dialer's certificate
+ * (with --peer-client-cert-auth, verified against --peer-trusted-ca-file) and this member's own,
+ * which the leader verifies before it sends the hello (peer-tls.ts); on plain TCP, whoever can
+ * reach the peer port is believed to be a member (docs/operations.md says to keep such ports on
+ * a private network).
  */
 
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { isSynodError } from '../../base/index.js';
 import type { NodeId } from '../../raft/index.js';
 import { FrameDecoder, frameKinds } from './frame.js';
 import { decodeHello } from './hello.js';
+import { createPeerServer, type PeerTls } from './peer-tls.js';
 
 /** The ids an invitation gives the new member. */
 export interface Invitation {
@@ -39,6 +43,10 @@ export function awaitInvitation(options: {
   readonly port: number;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
+  /** Listen with TLS (an https:// --listen-peer-urls); needs `tls`. */
+  readonly secure?: boolean;
+  /** This member's peer certificate. */
+  readonly tls?: PeerTls | null;
 }): Promise<Invitation> {
   const sockets = new Set<Socket>();
   return new Promise<Invitation>((resolve, reject) => {
@@ -46,12 +54,21 @@ export function awaitInvitation(options: {
       clearInterval(reminder);
       options.signal?.removeEventListener('abort', onAbort);
       for (const socket of sockets) socket.destroy();
+      peerServer.dispose();
       server.close(() => ('invitation' in outcome ? resolve(outcome.invitation) : reject(outcome.error)));
     };
     const onAbort = (): void => finish({ error: new Error('stopped while waiting to join') });
-    const server = createServer((socket) => {
+    const peerServer = createPeerServer({
+      secure: options.secure ?? false, tls: options.tls ?? null, logger: options.logger,
+      onConnection: (socket) => onConnection(socket),
+    });
+    const server = peerServer.server;
+    // Every accepted connection, TLS handshakes included, is closed when the wait ends.
+    server.on('connection', (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
+    });
+    const onConnection = (socket: Socket): void => {
       socket.on('error', () => socket.destroy());
       const decoder = new FrameDecoder(invitationFrameBytesMax);
       socket.on('data', (chunk: Buffer) => {
@@ -73,7 +90,7 @@ export function awaitInvitation(options: {
           socket.destroy();
         }
       });
-    });
+    };
     const reminder = setInterval(() => {
       options.logger.info('waiting for the cluster to contact this member (run `member add` on the cluster first)');
     }, waitingLogIntervalMs);

@@ -12,18 +12,21 @@
  *   slowly instead of piling up memory for a peer that cannot keep up.
  */
 
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { assert, isSynodError } from '../../base/index.js';
 import type { NodeId } from '../../raft/index.js';
 import { encodeFrame, frameKinds, FrameDecoder } from './frame.js';
 import { encodeHello } from './hello.js';
+import { connectedEventOf, dialPeer, type PeerTls } from './peer-tls.js';
 import { decodeResponse, type PeerResponse } from './rpc-codec.js';
 
 /** A peer's listening address. */
 export interface PeerAddress {
   readonly host: string;
   readonly port: number;
+  /** Whether its peer URL is https://: it is dialed over TLS (peer-tls.ts). */
+  readonly tls?: boolean;
 }
 
 /** Settings shared by every link of a transport. */
@@ -38,6 +41,8 @@ export interface PeerLinkSettings {
   /** Bound on answer frames (small; requests' answers are small). */
   readonly responseFrameBytesMax: number;
   readonly logger: Logger;
+  /** This member's peer certificate, for https:// peers; null without one. */
+  readonly tls: PeerTls | null;
 }
 
 /** What a link reports back to its transport. */
@@ -123,7 +128,7 @@ export class PeerLink {
   }
 
   #connect(initial: Uint8Array[]): void {
-    const socket = connect({ host: this.#address.host, port: this.#address.port });
+    const socket = dialPeer(this.#address, this.#settings.tls);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5_000);
     this.#queuedBytes = 0;
@@ -131,7 +136,8 @@ export class PeerLink {
     for (const frame of initial) if (this.#admit(frame)) queue.push(frame);
     this.#state = { kind: 'connecting', socket, queue };
     const decoder = new FrameDecoder(this.#settings.responseFrameBytesMax);
-    socket.once('connect', () => this.#onConnect(socket));
+    // Over TLS, only once the peer's certificate is verified.
+    socket.once(connectedEventOf(socket), () => this.#onConnect(socket));
     socket.on('data', (chunk: Buffer) => this.#onData(socket, decoder, chunk));
     socket.on('error', (error) => this.#onFailure(socket, error));
     socket.on('close', () => this.#onFailure(socket, null));

@@ -12,11 +12,12 @@
  * - `request` forwards a call to a peer and resolves with its answer, which comes back on the same
  *   connection. Requests in flight are bounded and time out.
  *
- * Peer connections are not authenticated yet (TLS and peer certificates come with the operations
- * work); listen on a private network.
+ * A peer with an https:// URL is dialed over TLS and an https:// listener serves TLS
+ * (peer-tls.ts: --peer-cert-file, --peer-trusted-ca-file, --peer-client-cert-auth); over plain
+ * TCP the hello is the only check, so keep such peer ports on a private network.
  */
 
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { assert, isSynodError, SynodError } from '../../base/index.js';
 import type { Message, NodeId } from '../../raft/index.js';
@@ -25,10 +26,12 @@ import { encodeFrame, frameKinds } from './frame.js';
 import { acceptConnection, type InboundHandlers } from './inbound.js';
 import { encodeMessages } from './message-codec.js';
 import { PeerLink, type PeerAddress, type PeerLinkEvents, type PeerLinkSettings } from './peer-link.js';
+import { createPeerServer, type PeerServer, type PeerTls } from './peer-tls.js';
 import { encodeRequest, errorOfResponse, type PeerResponse } from './rpc-codec.js';
 import { sendSnapshot } from './snapshot-sender.js';
 
 export type { PeerAddress } from './peer-link.js';
+export type { PeerTls } from './peer-tls.js';
 
 /** Per-peer bound on bytes queued for the socket (etcd's stream buffer is comparable). */
 export const peerQueueBytesMaxDefault = 64 * 1024 * 1024;
@@ -61,6 +64,14 @@ export interface PeerTransportOptions {
   readonly logger: Logger;
   readonly queueBytesMax?: number;
   readonly requestTimeoutMs?: number;
+  /** This member's peer certificate: needed to dial https:// peers and to listen on one. */
+  readonly tls?: PeerTls | null;
+}
+
+/** Options of `PeerTransport.listen`. */
+export interface PeerListenOptions {
+  /** Serve TLS (an https:// --listen-peer-urls); needs `PeerTransportOptions.tls`. */
+  readonly secure?: boolean;
 }
 
 interface PendingRequest {
@@ -80,9 +91,11 @@ export class PeerTransport {
   readonly #handlers = new Map<string, PeerRequestHandler>();
   readonly #pending = new Map<number, PendingRequest>();
   readonly #inbound = new Set<Socket>();
+  /** Every accepted TCP connection, TLS handshakes included. */
+  readonly #accepted = new Set<Socket>();
   readonly #snapshotSockets = new Set<Socket>();
   readonly #requestTimeoutMs: number;
-  #server: Server | null = null;
+  #server: PeerServer | null = null;
   #requestIdNext = 1;
   #closed = false;
 
@@ -99,6 +112,7 @@ export class PeerTransport {
       reconnectDelayMsMax: 1_000,
       responseFrameBytesMax: 16 * 1024 * 1024,
       logger: options.logger,
+      tls: options.tls ?? null,
     };
     this.#linkSettings = settings;
     this.#linkEvents = {
@@ -144,8 +158,8 @@ export class PeerTransport {
     this.#handlers.set(method, handler);
   }
 
-  /** Listens for peers on `host:port` (0 picks a port); resolves with the port. */
-  async listen(host: string, port: number): Promise<number> {
+  /** Listens for peers on `host:port` (0 picks a port), TLS if `secure`; resolves with the port. */
+  async listen(host: string, port: number, options: PeerListenOptions = {}): Promise<number> {
     assert(this.#server === null, 'PeerTransport listens once');
     const handlers: InboundHandlers = {
       selfId: this.#options.selfId,
@@ -156,16 +170,29 @@ export class PeerTransport {
       onMessages: (messages) => this.#options.onMessages(messages),
       onRequest: (method, payload, from) => this.#serve(method, payload, from),
     };
-    const server = createServer((socket) => {
-      if (this.#closed || this.#inbound.size >= inboundConnectionsMax) {
-        socket.destroy();
-        return;
-      }
-      this.#inbound.add(socket);
-      socket.once('close', () => this.#inbound.delete(socket));
-      acceptConnection(socket, handlers);
+    const peerServer = createPeerServer({
+      secure: options.secure ?? false,
+      tls: this.#options.tls ?? null,
+      logger: this.#options.logger,
+      onConnection: (socket) => {
+        if (this.#closed || this.#inbound.size >= inboundConnectionsMax) {
+          socket.destroy();
+          return;
+        }
+        this.#inbound.add(socket);
+        socket.once('close', () => this.#inbound.delete(socket));
+        acceptConnection(socket, handlers);
+      },
     });
-    this.#server = server;
+    const server: Server = peerServer.server;
+    // Connections still in their TLS handshake count too (the inbound set sees only secure ones),
+    // and are closed with the transport.
+    server.maxConnections = inboundConnectionsMax;
+    server.on('connection', (socket: Socket) => {
+      this.#accepted.add(socket);
+      socket.once('close', () => this.#accepted.delete(socket));
+    });
+    this.#server = peerServer;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -228,10 +255,13 @@ export class PeerTransport {
     if (this.#closed) return;
     this.#closed = true;
     for (const link of this.#links.values()) link.close();
-    for (const socket of [...this.#inbound, ...this.#snapshotSockets]) socket.destroy();
+    const sockets = [...this.#inbound, ...this.#accepted, ...this.#snapshotSockets];
+    for (const socket of sockets) socket.destroy();
     for (const id of [...this.#pending.keys()]) this.#settle(id, unavailable('transport closed'));
-    const server = this.#server;
-    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const peerServer = this.#server;
+    if (peerServer === null) return;
+    peerServer.dispose();
+    await new Promise<void>((resolve) => peerServer.server.close(() => resolve()));
   }
 
   #sendSnapshot(message: Message): void {
@@ -244,6 +274,7 @@ export class PeerTransport {
         if (!this.#closed) this.#options.onSnapshotStatus(message.to, outcome);
       },
       logger: this.#options.logger,
+      tls: this.#options.tls ?? null,
     });
     this.#snapshotSockets.add(socket);
   }
@@ -282,7 +313,7 @@ export class PeerTransport {
 }
 
 function sameAddress(a: PeerAddress, b: PeerAddress): boolean {
-  return a.host === b.host && a.port === b.port;
+  return a.host === b.host && a.port === b.port && (a.tls ?? false) === (b.tls ?? false);
 }
 
 function unavailable(detail: string): SynodError {

@@ -5,13 +5,14 @@
  * which the leader's Raft probes the follower again.
  */
 
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Message, NodeId } from '../../raft/index.js';
 import { encodeFrame, frameKinds, FrameDecoder } from './frame.js';
 import { encodeHello } from './hello.js';
 import { encodeMessages } from './message-codec.js';
 import type { PeerAddress } from './peer-link.js';
+import { connectedEventOf, dialPeer, type PeerTls } from './peer-tls.js';
 
 /** How long sending one snapshot may take, end to end. */
 export const snapshotSendTimeoutMs = 5 * 60_000;
@@ -24,12 +25,14 @@ export interface SnapshotSend {
   readonly clusterId: bigint;
   readonly onDone: (outcome: 'finish' | 'failure') => void;
   readonly logger: Logger;
+  /** This member's peer certificate, for an https:// peer. */
+  readonly tls: PeerTls | null;
 }
 
 /** Starts sending; returns the socket so the transport can destroy it on close. */
 export function sendSnapshot(send: SnapshotSend): Socket {
   const { address, message } = send;
-  const socket = connect({ host: address.host, port: address.port });
+  const socket = dialPeer(address, send.tls);
   let done = false;
   const finish = (outcome: 'finish' | 'failure', why: string): void => {
     if (done) return;
@@ -42,7 +45,7 @@ export function sendSnapshot(send: SnapshotSend): Socket {
   };
   const timer = setTimeout(() => finish('failure', 'timed out'), snapshotSendTimeoutMs);
   timer.unref();
-  socket.once('connect', () => {
+  socket.once(connectedEventOf(socket), () => {
     const hello = encodeHello({
       clusterId: send.clusterId, from: send.selfId, to: message.to, purpose: 'snapshot',
     });
