@@ -303,3 +303,87 @@ export const memberScenario: Scenario = async (t) => {
   await t.run(['member', 'remove', '1234abcd'], 'member remove 1234abcd (never a member)');
   await t.run(['member', 'list']);
 };
+
+/** etcdctl with `--user name:password`: a global flag, before the command. */
+function as(user: string, args: readonly string[]): string[] {
+  return [`--user=${user}`, ...args];
+}
+
+/**
+ * auth, user, role: users with read-only and read-write roles on a prefix and a write-only key,
+ * the errors of user and role management, then with auth on each allowed and denied path
+ * (including Txn branches and compares, and prev_kv needing read), a wrong password, a missing
+ * user, root-only commands, the changes etcd forbids on root, revoking a permission, a password
+ * change, and auth disable. (etcdctl 3.4's `auth enable` creates the root role and grants it to
+ * root itself, so its "root user does not have root role" error cannot be reached from etcdctl.)
+ * The finally block leaves the target with auth off and no users or roles, whatever failed.
+ */
+export const authScenario: Scenario = async (t) => {
+  const root = 'root:rootpw';
+  try {
+    await t.run(['auth', 'enable'], 'auth enable (no root user)');
+    await t.run(['user', 'add', 'root', '--new-user-password=rootpw']);
+    await t.run(['role', 'add', 'reader']);
+    await t.run(['role', 'grant-permission', 'reader', 'read', 'app/', '--prefix']);
+    await t.run(['role', 'add', 'writer']);
+    await t.run(['role', 'grant-permission', 'writer', 'readwrite', 'app/', '--prefix']);
+    await t.run(['role', 'grant-permission', 'writer', 'write', 'log', 'loh']);
+    await t.run(['role', 'add', 'reader'], 'role add reader (exists)');
+    await t.run(['user', 'add', 'alice', '--new-user-password=alicepw']);
+    await t.run(['user', 'grant-role', 'alice', 'reader']);
+    await t.run(['user', 'add', 'bob', '--new-user-password=bobpw']);
+    await t.run(['user', 'grant-role', 'bob', 'writer']);
+    await t.run(['user', 'grant-role', 'bob', 'nosuchrole']);
+    await t.run(['user', 'add', 'alice', '--new-user-password=again'], 'user add alice (exists)');
+    await t.run(['user', 'list']);
+    await t.run(['role', 'list']);
+    await t.run(['user', 'get', 'bob']);
+    await t.run(['user', 'get', 'bob', '--detail']);
+    await t.run(['role', 'get', 'writer']);
+    await t.run(['user', 'get', 'nobody']);
+    await t.run(['put', 'app/x', '1']);
+    await t.run(['auth', 'enable']);
+
+    await t.run(['get', 'app/x'], 'get app/x (no user)');
+    await t.run(as('alice:wrong', ['get', 'app/x']));
+    await t.run(as('nobody:pw', ['get', 'app/x']));
+    await t.run(as('alice:alicepw', ['get', 'app/x']));
+    await t.run(as('alice:alicepw', ['get', 'app/', '--prefix', '--keys-only']));
+    await t.run(as('alice:alicepw', ['put', 'app/x', '2']));
+    await t.run(as('alice:alicepw', ['get', 'other']));
+    await t.run(as('bob:bobpw', ['put', 'app/x', '2']));
+    await t.run(as('bob:bobpw', ['put', 'app/y', '3', '--prev-kv']));
+    await t.run(as('bob:bobpw', ['put', 'log', 'line']));
+    await t.run(as('bob:bobpw', ['put', 'log', 'line', '--prev-kv']), '--user=bob:bobpw put log line --prev-kv (write only)');
+    await t.run(as('bob:bobpw', ['put', 'other', '1']));
+    await t.run(as('bob:bobpw', ['del', 'app/y']));
+    const txn = (input: string, step: string) => etcdctl(t.target, as('bob:bobpw', ['txn']), input).then((out) => t.note(step, out));
+    await txn('value("app/x") = "2"\n\nput app/z 4\n\nput other 5\n\n', 'txn as bob: failure branch outside app/');
+    await txn('value("other") = "1"\n\nput app/z 4\n\n\n', 'txn as bob: compare outside app/');
+    await txn('value("app/x") = "2"\n\nput app/z 4\n\nput app/w 5\n\n', 'txn as bob: both branches inside app/');
+    await t.run(as('bob:bobpw', ['user', 'list']), 'user list as bob (root only)');
+    await t.run(as('bob:bobpw', ['compaction', '1']), 'compaction as bob (root only)');
+    await t.run(as(root, ['get', 'app/', '--prefix']));
+    await t.run(as(root, ['user', 'revoke-role', 'root', 'root']));
+    await t.run(as(root, ['user', 'delete', 'root']));
+    await t.run(as(root, ['user', 'revoke-role', 'alice', 'writer']), 'user revoke-role alice writer (never granted)');
+    await t.run(as(root, ['role', 'revoke-permission', 'reader', 'app/', '--prefix']));
+    await t.run(as(root, ['role', 'revoke-permission', 'reader', 'app/', '--prefix']), 'role revoke-permission reader app/ --prefix (again)');
+    await t.run(as('alice:alicepw', ['get', 'app/x']), 'get app/x as alice (permission revoked)');
+    const passwd = await etcdctl(t.target, as(root, ['user', 'passwd', 'bob', '--interactive=false']), 'bobpw2\n');
+    t.note('user passwd bob --interactive=false', passwd);
+    await t.run(as('bob:bobpw', ['get', 'app/x']), 'get app/x as bob (old password)');
+    await t.run(as('bob:bobpw2', ['get', 'app/x']), 'get app/x as bob (new password)');
+    await t.run(as(root, ['user', 'delete', 'bob']));
+    await t.run(as(root, ['role', 'delete', 'writer']));
+    await t.run(as(root, ['role', 'delete', 'writer']), 'role delete writer (gone)');
+    await t.run(as(root, ['user', 'list']));
+    await t.run(as(root, ['auth', 'disable']));
+    await t.run(['get', 'app/x'], 'get app/x (auth off)');
+  } finally {
+    await etcdctl(t.target, as(root, ['auth', 'disable']));
+    for (const user of ['root', 'alice', 'bob']) await etcdctl(t.target, ['user', 'delete', user]);
+    for (const role of ['root', 'reader', 'writer']) await etcdctl(t.target, ['role', 'delete', role]);
+    for (const key of ['app/', 'log', 'other']) await etcdctl(t.target, ['del', key, '--prefix']);
+  }
+};

@@ -20,6 +20,7 @@ import {
   type Target,
 } from '../support/etcdctl-harness.js';
 import {
+  authScenario,
   electScenario,
   leaseScenario,
   lockScenario,
@@ -88,6 +89,7 @@ const scenarios: ReadonlyArray<{ name: string; scenario: Scenario; leaseKeyPrefi
   { name: 'elect, elect -l, and leadership passing on', scenario: electScenario, leaseKeyPrefixes: ['el/'] },
   { name: 'snapshot save', scenario: snapshotScenario },
   { name: 'member add --learner, list, promote, update, remove, and their errors', scenario: memberScenario },
+  { name: 'auth enable/disable, user and role commands, allowed and denied requests', scenario: authScenario },
 ];
 
 /** check perf's result lines, without the progress bar that shares their terminal line. */

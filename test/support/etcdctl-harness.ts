@@ -91,20 +91,26 @@ export interface EtcdctlResult {
   readonly stderr: string;
 }
 
-/** Runs etcdctl to completion (killed after `timeoutMs`); never rejects. */
+/**
+ * Runs etcdctl to completion (killed after `timeoutMs`, exit code -1). Rejects only when etcdctl
+ * cannot be started at all: both targets would otherwise fail alike and their transcripts match.
+ */
 export function runEtcdctl(
   target: Target,
   args: readonly string[],
   options: { input?: string; timeoutMs?: number } = {},
 ): Promise<EtcdctlResult> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const child = execFile(
       'etcdctl',
       etcdctlArgs(target, args),
       { env: etcdctlEnv, timeout: options.timeoutMs ?? commandTimeoutMs, maxBuffer: 16 << 20 },
       (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ exitCode: code, stdout, stderr });
+        if (typeof error?.code === 'string') {
+          reject(new Error(`etcdctl could not run (${error.code}): install Debian's etcd-client`));
+          return;
+        }
+        resolve({ exitCode: error === null ? 0 : (error.code ?? -1), stdout, stderr });
       },
     );
     if (options.input !== undefined) child.stdin!.end(options.input);

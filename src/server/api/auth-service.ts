@@ -5,8 +5,11 @@
  * (src/server/auth/password.ts), so only hashes reach the log. Who may call what is decided by
  * the auth interceptor (src/server/auth/auth-interceptor.ts), not here.
  *
- * Authenticate checks the password on this member and answers a signed token
- * (src/server/auth/tokens.ts). Failed attempts for a user are slowed down: each consecutive
+ * Authenticate waits for a ReadIndex, so the auth store it reads is at least as new as the
+ * cluster's when the call arrived (etcd's Authenticate goes through Raft for the same reason: a
+ * lagging member must neither accept an old password nor issue a JWT already stale elsewhere),
+ * checks the password on this member and answers a token from the member's provider
+ * (src/server/auth/token-provider.ts: signed or JWT, per `--auth-token`). Failed attempts for a user are slowed down: each consecutive
  * failure doubles a delay before the answer (from `failureDelayMsMin` to `failureDelayMsMax`),
  * which makes guessing slow without locking the user out; the per-user counters are bounded.
  */
@@ -15,14 +18,19 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { SynodError } from '../../base/index.js';
 import type { AuthChange, KeyPermission, PermissionType } from '../../kv/index.js';
 import { hashPassword, PasswordVerifier, scryptCostDefault } from '../auth/password.js';
-import { issueToken, newTokenKey, passwordFingerprint, tokenTtlMsDefault } from '../auth/tokens.js';
+import type { TokenProvider } from '../auth/token-provider.js';
+import { newTokenKey, SignedTokenProvider } from '../auth/tokens.js';
 import type { RaftNode } from '../node/raft-node.js';
 import { rethrowLater, unaryHandler, type FatalHandler } from './unary.js';
 
 /** The first delay after a failed Authenticate, doubled per consecutive failure, in ms. */
 export const failureDelayMsMin = 100;
-/** The longest delay before answering a failed Authenticate, in ms. */
-export const failureDelayMsMax = 5_000;
+/**
+ * The longest delay before answering a failed Authenticate, in ms: under the 2 s dial timeout of
+ * etcd's Go client (etcdctl), so a wrong password reads as "authentication failed", never as a
+ * server that did not answer.
+ */
+export const failureDelayMsMax = 1_000;
 /** Users whose failures are remembered at once (oldest forgotten first). */
 export const failureCountsMax = 10_000;
 
@@ -33,8 +41,8 @@ export interface AuthServiceOptions {
   readonly memberId: bigint;
   /** scrypt's cost for new hashes (tests lower it). */
   readonly passwordCost?: { readonly log2N: number; readonly r: number; readonly p: number };
-  /** How long a token is good for, ms. */
-  readonly tokenTtlMs?: number;
+  /** Issues the tokens Authenticate answers (Synod's signed tokens by default). */
+  readonly tokens?: TokenProvider;
   readonly onFatal?: FatalHandler;
   /** Wall-clock ms (token expiry). */
   readonly nowMs?: () => number;
@@ -58,6 +66,7 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
   const onFatal = options.onFatal ?? rethrowLater;
   const cost = options.passwordCost ?? scryptCostDefault;
   const nowMs = options.nowMs ?? (() => Date.now());
+  const tokens = options.tokens ?? new SignedTokenProvider();
   const verifier = new PasswordVerifier();
   const failures = new Map<string, number>();
   const store = () => node.stateMachine.store.auth;
@@ -75,6 +84,7 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
   const unary = <Request>(handle: (request: Request) => Promise<object>) => unaryHandler<Request>(onFatal, handle);
 
   const authenticate = async (request: { name?: unknown; password?: unknown }): Promise<object> => {
+    await node.linearizableRead();
     const auth = store();
     if (!auth.enabled) throw new SynodError('SYNOD_AUTH_NOT_ENABLED');
     const name = text(request.name);
@@ -90,13 +100,12 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
       throw new SynodError('SYNOD_AUTH_FAILED');
     }
     failures.delete(name);
-    const key = auth.tokenKey;
-    if (key === null) throw new SynodError('SYNOD_AUTH_FAILED');
-    const token = issueToken(key, {
-      user: name, revision: auth.revision, password: passwordFingerprint(user.passwordHash),
-      expiresAtMs: nowMs() + (options.tokenTtlMs ?? tokenTtlMsDefault),
-    });
-    return { header: header(), token };
+    // The password check awaited: a token issued at a revision after a change of this user's
+    // password (or its deletion) would pass a JWT's revision check, so look again.
+    const current = store();
+    const checked = current.user(name);
+    if (checked === undefined || checked.passwordHash !== user.passwordHash) throw new SynodError('SYNOD_AUTH_FAILED');
+    return { header: header(), token: tokens.issue({ store: current, user: checked, nowMs: nowMs() }) };
   };
 
   return {

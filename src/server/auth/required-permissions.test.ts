@@ -19,7 +19,7 @@ describe('requirementOf', () => {
       .toEqual({ kind: 'keys', checks: [check('k', '', 'WRITE'), check('k', '', 'READ')] });
     expect(requirementOf('/etcdserverpb.KV/DeleteRange', { key: b('a'), range_end: b('b') }))
       .toEqual({ kind: 'keys', checks: [check('a', 'b', 'WRITE')] });
-    expect(requirementOf('/etcdserverpb.KV/Compact', { revision: '3' })).toEqual({ kind: 'root' });
+    expect(requirementOf('/etcdserverpb.KV/Compact', { revision: '3' })).toEqual({ kind: 'user' });
   });
 
   it('asks a Txn for its compares and both branches, nested ones too', () => {
