@@ -5,11 +5,8 @@
  * (src/server/auth/password.ts), so only hashes reach the log. Who may call what is decided by
  * the auth interceptor (src/server/auth/auth-interceptor.ts), not here.
  *
- * Authenticate waits for a ReadIndex, so the auth store it reads is at least as new as the
- * cluster's when the call arrived (etcd's Authenticate goes through Raft for the same reason: a
- * lagging member must neither accept an old password nor issue a JWT already stale elsewhere),
- * checks the password on this member and answers a token from the member's provider
- * (src/server/auth/token-provider.ts: signed or JWT, per `--auth-token`). Failed attempts for a user are slowed down: each consecutive
+ * Authenticate checks the password on this member and answers a signed token
+ * (src/server/auth/tokens.ts). Failed attempts for a user are slowed down: each consecutive
  * failure doubles a delay before the answer (from `failureDelayMsMin` to `failureDelayMsMax`),
  * which makes guessing slow without locking the user out; the per-user counters are bounded.
  */
@@ -18,8 +15,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { SynodError } from '../../base/index.js';
 import type { AuthChange, KeyPermission, PermissionType } from '../../kv/index.js';
 import { hashPassword, PasswordVerifier, scryptCostDefault } from '../auth/password.js';
-import type { TokenProvider } from '../auth/token-provider.js';
-import { newTokenKey, SignedTokenProvider } from '../auth/tokens.js';
+import { issueToken, newTokenKey, passwordFingerprint, tokenTtlMsDefault } from '../auth/tokens.js';
 import type { RaftNode } from '../node/raft-node.js';
 import { rethrowLater, unaryHandler, type FatalHandler } from './unary.js';
 
@@ -41,8 +37,8 @@ export interface AuthServiceOptions {
   readonly memberId: bigint;
   /** scrypt's cost for new hashes (tests lower it). */
   readonly passwordCost?: { readonly log2N: number; readonly r: number; readonly p: number };
-  /** Issues the tokens Authenticate answers (Synod's signed tokens by default). */
-  readonly tokens?: TokenProvider;
+  /** How long a token is good for, ms. */
+  readonly tokenTtlMs?: number;
   readonly onFatal?: FatalHandler;
   /** Wall-clock ms (token expiry). */
   readonly nowMs?: () => number;
@@ -66,7 +62,6 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
   const onFatal = options.onFatal ?? rethrowLater;
   const cost = options.passwordCost ?? scryptCostDefault;
   const nowMs = options.nowMs ?? (() => Date.now());
-  const tokens = options.tokens ?? new SignedTokenProvider();
   const verifier = new PasswordVerifier();
   const failures = new Map<string, number>();
   const store = () => node.stateMachine.store.auth;
@@ -84,7 +79,6 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
   const unary = <Request>(handle: (request: Request) => Promise<object>) => unaryHandler<Request>(onFatal, handle);
 
   const authenticate = async (request: { name?: unknown; password?: unknown }): Promise<object> => {
-    await node.linearizableRead();
     const auth = store();
     if (!auth.enabled) throw new SynodError('SYNOD_AUTH_NOT_ENABLED');
     const name = text(request.name);
@@ -100,12 +94,13 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
       throw new SynodError('SYNOD_AUTH_FAILED');
     }
     failures.delete(name);
-    // The password check awaited: a token issued at a revision after a change of this user's
-    // password (or its deletion) would pass a JWT's revision check, so look again.
-    const current = store();
-    const checked = current.user(name);
-    if (checked === undefined || checked.passwordHash !== user.passwordHash) throw new SynodError('SYNOD_AUTH_FAILED');
-    return { header: header(), token: tokens.issue({ store: current, user: checked, nowMs: nowMs() }) };
+    const key = auth.tokenKey;
+    if (key === null) throw new SynodError('SYNOD_AUTH_FAILED');
+    const token = issueToken(key, {
+      user: name, revision: auth.revision, password: passwordFingerprint(user.passwordHash),
+      expiresAtMs: nowMs() + (options.tokenTtlMs ?? tokenTtlMsDefault),
+    });
+    return { header: header(), token };
   };
 
   return {
