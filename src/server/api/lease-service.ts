@@ -189,7 +189,7 @@ function grantTtlOf(text: string): number {
 /** Renews lease `id` on the leader, here or through the forwarder; the granted TTL or 0. */
 function renew(config: LeaseServiceConfig, id: bigint): Promise<number> {
   return askLeader(config, {
-    local: (keeper) => keeper.keepAlive(id),
+    local: (keeper) => keeper.renew(id),
     remote: (leader) => leader.keepAlive(id),
   });
 }
@@ -209,13 +209,13 @@ function remainingTtlSeconds(config: LeaseServiceConfig, id: bigint): Promise<nu
 async function askLeader(
   config: LeaseServiceConfig,
   ask: {
-    local: (keeper: LeaseKeeper) => number;
+    local: (keeper: LeaseKeeper) => number | Promise<number>;
     remote: (leader: LeaseLeaderClient) => Promise<number>;
   },
 ): Promise<number> {
   if (config.node.isLeader) {
     try {
-      return ask.local(config.keeper);
+      return await ask.local(config.keeper);
     } catch (error) {
       if (!isSynodError(error, 'SYNOD_NOT_LEADER')) throw error;
     }

@@ -21,7 +21,7 @@ export interface LeaseLeaderClient {
  */
 export function serveForwardedLeaseRequests(keeper: LeaseKeeper): LeaseLeaderClient {
   return Object.freeze({
-    keepAlive: async (id: bigint): Promise<number> => keeper.keepAlive(id),
+    keepAlive: (id: bigint): Promise<number> => keeper.renew(id),
     timeToLive: async (id: bigint): Promise<number> => keeper.remainingTtlSeconds(id),
   });
 }

@@ -25,6 +25,15 @@ class FakeNode implements LeaseKeeperNode {
     return waiter.promise;
   }
 
+  /** Leadership confirmations asked for; each test settles them. */
+  readonly confirmations: Deferred<number>[] = [];
+
+  linearizableRead(): Promise<number> {
+    const confirmation = deferred<number>();
+    this.confirmations.push(confirmation);
+    return confirmation.promise;
+  }
+
   onApplied(listener: (index: number) => void): () => void {
     this.#applied.add(listener);
     return () => this.#applied.delete(listener);
@@ -137,6 +146,36 @@ describe('LeaseKeeper', () => {
     expect(node.proposals).toHaveLength(1);
     // Expired with its revoke in flight: the lease is lost, and a keep-alive cannot save it.
     expect(keeper.keepAlive(1n)).toBe(0);
+  });
+
+  it('renews only once a quorum confirmed leadership after the keep-alive arrived', async () => {
+    const { node, clock, keeper } = setup();
+    node.commit(grant(7n, 5));
+    keeper.noteGranted(7n);
+    clock.advanceMs(3_000);
+    const renewed = keeper.renew(7n);
+    expect(node.confirmations).toHaveLength(1);
+    // Not renewed while the confirmation is outstanding: 2 s left, not 5.
+    clock.advanceMs(400);
+    expect(keeper.remainingTtlSeconds(7n)).toBe(1);
+    node.confirmations[0]!.resolve(3);
+    expect(await renewed).toBe(5);
+    expect(keeper.remainingTtlSeconds(7n)).toBe(5);
+  });
+
+  it('does not renew when leadership cannot be confirmed, or was lost meanwhile', async () => {
+    const { node, clock, keeper } = setup();
+    node.commit(grant(7n, 5));
+    keeper.noteGranted(7n);
+    clock.advanceMs(3_000);
+    const unconfirmed = keeper.renew(7n);
+    node.confirmations[0]!.reject(new SynodError('SYNOD_NO_LEADER'));
+    await expect(unconfirmed).rejects.toMatchObject({ code: 'SYNOD_NO_LEADER' });
+    expect(keeper.remainingTtlSeconds(7n)).toBe(2);
+    const deposed = keeper.renew(7n);
+    node.setLeader(false);
+    node.confirmations[1]!.resolve(4);
+    await expect(deposed).rejects.toMatchObject({ code: 'SYNOD_NOT_LEADER' });
   });
 
   it('answers an unknown lease: keepAlive 0, remaining -1, nothing tracked', () => {

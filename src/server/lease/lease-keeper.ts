@@ -51,6 +51,8 @@ export interface LeaseKeeperNode {
     };
   };
   propose(command: Command): Promise<ApplyResult>;
+  /** Resolves once a quorum confirmed this member's leadership after the call (ReadIndex). */
+  linearizableRead(): Promise<number>;
   onApplied(listener: (appliedIndex: number) => void): () => void;
   onSoftState(listener: (softState: SoftState) => void): () => void;
 }
@@ -162,6 +164,21 @@ export class LeaseKeeper {
     if (entry.deadlineMs <= nowMs || this.#revoking.has(id)) return 0;
     entry.deadlineMs = nowMs + entry.ttlSeconds * millisecondsPerSecond;
     return entry.ttlSeconds;
+  }
+
+  /**
+   * A client's keep-alive: `keepAlive` once a quorum has confirmed, after the request arrived,
+   * that this member still leads (the renewal half of etcd#15247). Without it a leader that was
+   * paused or cut off, and deposed without knowing yet, answers "renewed" while the real leader's
+   * clock runs on; the client then believes its key safe for a TTL the real leader never
+   * granted. Any new leader is elected after the confirming quorum answered, and promotes every
+   * lease to TTL + election timeout from then, so a renewal answered here is honoured there.
+   * Rejects as `linearizableRead` does (no leader, leadership lost) or with SYNOD_NOT_LEADER.
+   */
+  async renew(id: bigint): Promise<number> {
+    this.#assertLeading();
+    await this.#node.linearizableRead();
+    return this.keepAlive(id);
   }
 
   /**
