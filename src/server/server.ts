@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
-import { SeededRandom, SynodError } from '../base/index.js';
+import { Histogram, SeededRandom, SynodError } from '../base/index.js';
 import { KvStateMachine, WatchHub } from '../kv/index.js';
 import { LmdbKvBackend, RaftLogStore } from '../storage/index.js';
 import { mvccBackendBytes } from './api/db-size.js';
 import { shutdownServer } from './api/grpc-server.js';
-import { listenClientUrl, MemberMetrics } from './client-port/index.js';
+import { diskBucketBoundsSeconds, listenClientUrl, MemberMetrics } from './client-port/index.js';
 import type { ServerConfig } from './flags.js';
 import { createHttpEndpoints, etcdVersionReported } from './http-endpoints.js';
 import { clusterLayoutOf, peerAddressOf, type ClusterLayout } from './cluster-layout.js';
@@ -244,11 +244,17 @@ export async function startServer(options: {
       peerPorts.push(await transport.listen(host, port, { secure }));
     }
   }
+  const watchHub = new WatchHub(stateMachine.store);
+  const disk = { walFsync: new Histogram(diskBucketBoundsSeconds), backendCommit: new Histogram(diskBucketBoundsSeconds) };
   node = new RaftNode({
     id: stored.raftId,
     store,
     stateMachine,
-    watchHub: new WatchHub(stateMachine.store),
+    watchHub,
+    timings: {
+      persisted: (seconds) => disk.walFsync.observe(seconds),
+      applied: (seconds) => disk.backendCommit.observe(seconds),
+    },
     transport,
     random: new SeededRandom(randomInt(0x7fffffff)),
     tickIntervalMs: config.heartbeatIntervalMs,
@@ -299,6 +305,8 @@ export async function startServer(options: {
       node, memberId: identity.memberId, etcdVersion: etcdVersionReported.etcdserver,
       dbSizeBytes: () => mvccBackendBytes(config.dataDir),
       proposalsPending: () => node.pendingProposals,
+      disk,
+      watches: watchHub,
     }),
   };
   const listeners: { close(): Promise<void> }[] = [];

@@ -71,6 +71,18 @@ export class WatchHub {
     return this.#revision;
   }
 
+  /** Open streams (etcd_debugging_mvcc_watch_stream_total). */
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  /** Watchers on every open stream (etcd_debugging_mvcc_watcher_total); O(streams). */
+  get watcherCount(): number {
+    let watchers = 0;
+    for (const stream of this.#streams.values()) watchers += stream.watchers.size;
+    return watchers;
+  }
+
   /** Opens a stream; more than `streamsMax` is an error (SYNOD_WATCH_STREAMS_EXHAUSTED). */
   openStream(): number {
     if (this.#streams.size >= this.#limits.streamsMax) {

@@ -19,7 +19,7 @@ export {
   type Http2ConnectionSink,
 } from './client-port.js';
 export {
-  MemberMetrics, metricsContentType, type MemberMetricsOptions, type MetricsNode,
+  diskBucketBoundsSeconds, MemberMetrics, metricsContentType, type MemberMetricsOptions, type MetricsNode,
 } from './metrics.js';
 export { classifyPreface, http2Preface, type PrefaceVerdict } from './preface.js';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KvStateMachine } from '../../kv/index.js';
 import type { SoftState, Status } from '../../raft/index.js';
-import { formatFamily, MemberMetrics, type MetricsNode } from './metrics.js';
+import { Histogram } from '../../base/index.js';
+import { diskBucketBoundsSeconds, formatFamily, MemberMetrics, type MetricsNode } from './metrics.js';
 
 /** A node whose soft state the test drives. */
 function fakeNode(leaderId: number): MetricsNode & { emit(softState: SoftState): void } {
@@ -77,6 +78,28 @@ describe('MemberMetrics', () => {
     for (const name of text.match(/^[a-z_]+(?=[ {])/gm) ?? []) {
       expect(text).toContain(`# TYPE ${name} `);
     }
+  });
+
+  it('writes the disk histograms with etcd\'s buckets, and the watch gauges', async () => {
+    const walFsync = new Histogram(diskBucketBoundsSeconds);
+    const backendCommit = new Histogram(diskBucketBoundsSeconds);
+    const metrics = new MemberMetrics({
+      node: fakeNode(1), memberId: 0x10n, etcdVersion: '3.5.0', dbSizeBytes: async () => 4096,
+      disk: { walFsync, backendCommit }, watches: { streamCount: 2, watcherCount: 5 },
+    });
+    walFsync.observe(0.0015);
+    walFsync.observe(20);
+    const text = await metrics.render();
+    expect(text).toContain('# TYPE etcd_disk_wal_fsync_duration_seconds histogram\n');
+    expect(text).toContain('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.001"} 0\n');
+    expect(text).toContain('etcd_disk_wal_fsync_duration_seconds_bucket{le="0.002"} 1\n');
+    expect(text).toContain('etcd_disk_wal_fsync_duration_seconds_bucket{le="8.192"} 1\n');
+    expect(text).toContain('etcd_disk_wal_fsync_duration_seconds_bucket{le="+Inf"} 2\n');
+    expect(text).toContain('etcd_disk_wal_fsync_duration_seconds_sum 20.0015\n');
+    expect(text).toContain('etcd_disk_wal_fsync_duration_seconds_count 2\n');
+    expect(text).toContain('etcd_disk_backend_commit_duration_seconds_count 0\n');
+    expect(valueOf(text, 'etcd_debugging_mvcc_watch_stream_total')).toBe(2);
+    expect(valueOf(text, 'etcd_debugging_mvcc_watcher_total')).toBe(5);
   });
 
   it('escapes help text and label values as the text format requires', () => {

@@ -10,6 +10,7 @@
  * one place metrics are registered; nothing is computed until a scrape asks.
  */
 
+import { exponentialBuckets, type Histogram } from '../../base/index.js';
 import type { SoftState, Status } from '../../raft/index.js';
 import type { KvStateMachine } from '../../kv/index.js';
 
@@ -37,10 +38,22 @@ export interface MemberMetricsOptions {
   readonly etcdVersion: string;
   /** Proposals waiting for their outcome; the series is left out without it. */
   readonly proposalsPending?: () => number;
+  /** Disk latencies the node observes (`RaftNode`'s timings); left out without them. */
+  readonly disk?: { readonly walFsync: Histogram; readonly backendCommit: Histogram };
+  /** The watch hub's counts; left out without it. */
+  readonly watches?: { readonly streamCount: number; readonly watcherCount: number };
 }
+
+/**
+ * etcd's bounds for both disk histograms: 1 ms doubling to 8.192 s (ExponentialBuckets(0.001, 2,
+ * 14)), so alerts such as "p99 WAL fsync above 10 ms" read the same buckets.
+ */
+export const diskBucketBoundsSeconds: readonly number[] = Object.freeze(exponentialBuckets(0.001, 2, 14));
 
 /** One sample of a family: its labels (none if unset) and value. */
 export interface Sample {
+  /** Appended to the family name: a histogram's `_bucket`, `_sum` and `_count`. */
+  readonly suffix?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly value: number;
 }
@@ -49,7 +62,7 @@ export interface Sample {
 export interface Family {
   readonly name: string;
   readonly help: string;
-  readonly type: 'gauge' | 'counter';
+  readonly type: 'gauge' | 'counter' | 'histogram';
   readonly samples: readonly Sample[];
 }
 
@@ -79,7 +92,9 @@ export class MemberMetrics {
   async render(): Promise<string> {
     const families = [
       ...this.#serverFamilies(),
+      ...this.#diskFamilies(),
       ...(await this.#mvccFamilies()),
+      ...this.#watchFamilies(),
       ...processFamilies(),
     ];
     return families.map(formatFamily).join('');
@@ -122,6 +137,29 @@ export class MemberMetrics {
         'The current number of pending proposals to commit.', pending()));
     }
     return families;
+  }
+
+  #diskFamilies(): Family[] {
+    const disk = this.#options.disk;
+    if (disk === undefined) return [];
+    return [
+      histogram('etcd_disk_wal_fsync_duration_seconds',
+        'The latency distributions of fsync called by WAL.', disk.walFsync),
+      // etcd times the backend's commit alone; Synod applies and commits a Ready's entries in one
+      // synchronous LMDB transaction, so this is the whole apply batch, commit included.
+      histogram('etcd_disk_backend_commit_duration_seconds',
+        'The latency distributions of commit called by backend.', disk.backendCommit),
+    ];
+  }
+
+  #watchFamilies(): Family[] {
+    const watches = this.#options.watches;
+    if (watches === undefined) return [];
+    return [
+      gauge('etcd_debugging_mvcc_watch_stream_total', 'Total number of watch streams.',
+        watches.streamCount),
+      gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', watches.watcherCount),
+    ];
   }
 
   async #mvccFamilies(): Promise<Family[]> {
@@ -168,6 +206,22 @@ function counter(name: string, help: string, value: number): Family {
   return { name, help, type: 'counter', samples: [{ value }] };
 }
 
+function histogram(name: string, help: string, source: Histogram): Family {
+  const { bounds, cumulativeCounts, sum, count } = source.snapshot();
+  const buckets = bounds.map((bound, index) => ({
+    suffix: '_bucket', labels: { le: String(bound) }, value: cumulativeCounts[index]!,
+  }));
+  return {
+    name, help, type: 'histogram',
+    samples: [
+      ...buckets,
+      { suffix: '_bucket', labels: { le: '+Inf' }, value: count },
+      { suffix: '_sum', value: sum },
+      { suffix: '_count', value: count },
+    ],
+  };
+}
+
 /** One family in the text format: HELP, TYPE, then a line per sample. */
 export function formatFamily(family: Family): string {
   const lines = [
@@ -175,7 +229,8 @@ export function formatFamily(family: Family): string {
     `# TYPE ${family.name} ${family.type}`,
   ];
   for (const sample of family.samples) {
-    lines.push(`${family.name}${formatLabels(sample.labels)} ${formatValue(sample.value)}`);
+    const name = `${family.name}${sample.suffix ?? ''}`;
+    lines.push(`${name}${formatLabels(sample.labels)} ${formatValue(sample.value)}`);
   }
   return `${lines.join('\n')}\n`;
 }
