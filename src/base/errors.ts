@@ -83,6 +83,7 @@ export const errorCodes = {
   SYNOD_AUTH_OLD_REVISION: 'etcdserver: revision of auth store is old',
   SYNOD_AUTH_BUSY: 'etcdserver: too many requests',
   SYNOD_AUTH_PERMISSION_NOT_GIVEN: 'etcdserver: permission not given',
+  SYNOD_AUTH_VERIFY_ONLY: 'auth: token signing attempted with verify-only key',
 } as const;
 
 /** A stable error code. */

@@ -5,7 +5,8 @@
  *
  * TLS flags (`--cert-file`, `--peer-cert-file`, …) are checked for shape here (an https:// URL
  * needs its side's certificate, --client-cert-auth needs a CA); the files themselves are read and
- * validated when the member starts (tls/tls-material.ts).
+ * validated when the member starts (tls/tls-material.ts). So are `--auth-token`'s key files: the
+ * flag's syntax is checked here (auth/auth-token-option.ts), the keys at start (auth/jwt-keys.ts).
  *
  * Precedence follows etcd: a flag beats its environment variable. Flags etcd has and Synod does not
  * act on (logging and profiling switches) are accepted and listed in `ignoredFlags`, so the caller
@@ -14,6 +15,7 @@
 
 import { parseArgs } from 'node:util';
 import { SynodError } from '../base/index.js';
+import { parseAuthTokenOption, type AuthTokenOption } from './auth/auth-token-option.js';
 import type { TlsFiles } from './tls/index.js';
 
 /** One member of `--initial-cluster`: its name and peer URLs. */
@@ -62,6 +64,8 @@ export interface ServerConfig {
   readonly maxRequestBytes: number;
   /** Most operations in one Txn branch. */
   readonly maxTxnOps: number;
+  /** `--auth-token`: Synod's signed tokens (`simple`, the default) or etcd's JWT with its keys. */
+  readonly authToken: AuthTokenOption;
   /**
    * The client port's TLS files (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth),
    * or null without --cert-file. Used by https:// client URLs; every https:// one needs it.
@@ -100,6 +104,7 @@ const valueFlags = [
   'max-request-bytes',
   'max-txn-ops',
   'experimental-snapshot-catchup-entries',
+  'auth-token',
 ] as const;
 
 /** The TLS files' flags, for the client port and (with `peer-`) for peers. */
@@ -208,6 +213,7 @@ function buildConfig(read: (flag: ValueFlag) => string | undefined, ignoredFlags
     autoCompaction: parseAutoCompaction(read('auto-compaction-mode') ?? 'periodic', read('auto-compaction-retention') ?? '0'),
     maxRequestBytes: integer('max-request-bytes', read('max-request-bytes') ?? String(maxRequestBytesDefault), 1),
     maxTxnOps: integer('max-txn-ops', read('max-txn-ops') ?? '128', 1),
+    authToken: parseAuthTokenOption(read('auth-token') ?? 'simple'),
     ignoredFlags,
   };
 }

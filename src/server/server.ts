@@ -38,6 +38,7 @@ import {
   type LeaseLeaderClient,
 } from './lease/index.js';
 import { CertificateReloader, type TlsFiles } from './tls/index.js';
+import { openTokenProvider, type TokenProvider } from './auth/token-provider.js';
 
 /**
  * Replaces the MVCC backend's contents with a Raft snapshot's. Clearing and restoring are two
@@ -171,6 +172,8 @@ export interface RunningMember {
   readonly membership: MembershipKeeper;
   /** MemberAdd, MemberRemove, MemberUpdate, MemberPromote through the leader. */
   readonly memberChanges: MemberChanges;
+  /** Issues and checks auth tokens, per `--auth-token`. */
+  readonly tokens: TokenProvider;
 }
 
 /** A started server. */
@@ -197,6 +200,11 @@ export async function startServer(options: {
   const { config, logger } = options;
   const layout = clusterLayoutOf(config);
   refuseUnservedUrls(config);
+  // Before anything is written: a bad key file stops the start with the option and file named.
+  const tokens = openTokenProvider(config.authToken);
+  if (tokens.kind === 'jwt' && !tokens.canIssue) {
+    logger.warn('--auth-token: no priv-key, so this member checks JWT tokens but cannot issue them');
+  }
   const tls = await openTls(config, logger, options.certificateCheckIntervalMs);
   const stopTls = (): void => {
     tls.client?.stop();
@@ -293,7 +301,7 @@ export async function startServer(options: {
   const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
   const member: RunningMember = {
     config, identity, node, layout, transport, leaseKeeper, leaseLeader, plantedBug, membership,
-    memberChanges,
+    memberChanges, tokens,
   };
   options.registerServices(options.grpc, member);
   // gRPC and HTTP/1.1 share each client port (etcd's cmux); /metrics is also on the metrics URLs.

@@ -29,8 +29,8 @@ export interface EtcdServicesOptions {
 /** Returns the registrar `startServer` calls with the running member. */
 export function etcdServices(proto: EtcdProto, options: EtcdServicesOptions = {}): (grpc: GrpcServer, member: RunningMember) => void {
   return (grpc, member) => {
-    options.authSource?.attach(member.node, { clusterId: member.identity.clusterId, memberId: member.identity.memberId });
-    const { config, node } = member;
+    const { config, node, tokens } = member;
+    options.authSource?.attach({ node, ...member.identity, tokens });
     const ids = { clusterId: member.identity.clusterId, memberId: member.identity.memberId };
     const dbSizeBytes = () => mvccBackendBytes(config.dataDir);
     const quota = createNodeQuota({
@@ -54,7 +54,7 @@ export function etcdServices(proto: EtcdProto, options: EtcdServicesOptions = {}
     const recipe = { node, waiters: new KeyWaiters({ node }), ...ids };
     grpc.addService(proto.services.Lock, createLockService(recipe));
     grpc.addService(proto.services.Election, createElectionService(recipe));
-    grpc.addService(proto.services.Auth, createAuthService({ node, ...ids }));
+    grpc.addService(proto.services.Auth, createAuthService({ node, ...ids, tokens }));
     grpc.addService(proto.services.Maintenance, createMaintenanceService({
       node, ...ids, dbSizeBytes,
       raftIdOf: (memberId) => member.membership.members().find((m) => m.memberId === memberId)?.raftId,

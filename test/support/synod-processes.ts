@@ -83,9 +83,12 @@ export class ProcessCluster {
    * Starts `name` and resolves once it serves clients. By default every member of the cluster is
    * in --initial-cluster; `options.members` names a subset (a smaller first cluster, or the
    * members a joining one is told about), and `options.state: 'existing'` joins a running
-   * cluster (after `member add`).
+   * cluster (after `member add`). `options.flags` are more etcd flags for this member alone.
    */
-  start(name: string, options: { members?: readonly string[]; state?: 'new' | 'existing' } = {}): Promise<void> {
+  start(
+    name: string,
+    options: { members?: readonly string[]; state?: 'new' | 'existing'; flags?: readonly string[] } = {},
+  ): Promise<void> {
     const member = this.member(name);
     const listed = options.members === undefined ? this.members : options.members.map((m) => this.member(m));
     const initialCluster = listed.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
@@ -100,6 +103,7 @@ export class ProcessCluster {
       '--heartbeat-interval', String(this.timing.heartbeatIntervalMs),
       '--election-timeout', String(this.timing.electionTimeoutMs),
       ...(this.timing.extraFlags ?? []),
+      ...(options.flags ?? []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#children.set(name, child);
     const log: string[] = [];

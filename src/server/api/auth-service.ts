@@ -5,17 +5,22 @@
  * (src/server/auth/password.ts), so only hashes reach the log. Who may call what is decided by
  * the auth interceptor (src/server/auth/auth-interceptor.ts), not here.
  *
- * Authenticate checks the password on this member and answers a signed token
- * (src/server/auth/tokens.ts). Failed attempts for a user are slowed down: each consecutive
- * failure doubles a delay before the answer (from `failureDelayMsMin` to `failureDelayMsMax`),
- * which makes guessing slow without locking the user out; the per-user counters are bounded.
+ * Authenticate waits for a ReadIndex, so the auth store it reads is at least as new as the
+ * cluster's when the call arrived (etcd's Authenticate goes through Raft for the same reason: a
+ * lagging member must neither accept an old password nor issue a JWT already stale elsewhere),
+ * checks the password on this member and answers a token from the member's provider
+ * (src/server/auth/token-provider.ts: signed or JWT, per `--auth-token`). Failed attempts for a
+ * user are slowed down: each consecutive failure doubles a delay before the answer (from
+ * `failureDelayMsMin` to `failureDelayMsMax`), which makes guessing slow without locking the user
+ * out; the per-user counters are bounded.
  */
 
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { SynodError } from '../../base/index.js';
 import type { AuthChange, KeyPermission, PermissionType } from '../../kv/index.js';
 import { hashPassword, PasswordVerifier, scryptCostDefault } from '../auth/password.js';
-import { issueToken, newTokenKey, passwordFingerprint, tokenTtlMsDefault } from '../auth/tokens.js';
+import type { TokenProvider } from '../auth/token-provider.js';
+import { newTokenKey, SignedTokenProvider } from '../auth/tokens.js';
 import type { RaftNode } from '../node/raft-node.js';
 import { rethrowLater, unaryHandler, type FatalHandler } from './unary.js';
 
@@ -37,8 +42,8 @@ export interface AuthServiceOptions {
   readonly memberId: bigint;
   /** scrypt's cost for new hashes (tests lower it). */
   readonly passwordCost?: { readonly log2N: number; readonly r: number; readonly p: number };
-  /** How long a token is good for, ms. */
-  readonly tokenTtlMs?: number;
+  /** Issues the tokens Authenticate answers (Synod's signed tokens by default). */
+  readonly tokens?: TokenProvider;
   readonly onFatal?: FatalHandler;
   /** Wall-clock ms (token expiry). */
   readonly nowMs?: () => number;
@@ -62,6 +67,7 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
   const onFatal = options.onFatal ?? rethrowLater;
   const cost = options.passwordCost ?? scryptCostDefault;
   const nowMs = options.nowMs ?? (() => Date.now());
+  const tokens = options.tokens ?? new SignedTokenProvider();
   const verifier = new PasswordVerifier();
   const failures = new Map<string, number>();
   const store = () => node.stateMachine.store.auth;
@@ -79,8 +85,11 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
   const unary = <Request>(handle: (request: Request) => Promise<object>) => unaryHandler<Request>(onFatal, handle);
 
   const authenticate = async (request: { name?: unknown; password?: unknown }): Promise<object> => {
+    await node.linearizableRead();
     const auth = store();
     if (!auth.enabled) throw new SynodError('SYNOD_AUTH_NOT_ENABLED');
+    // Refused before the password check, which would be spent for nothing.
+    if (!tokens.canIssue) throw new SynodError('SYNOD_AUTH_VERIFY_ONLY');
     const name = text(request.name);
     const user = auth.user(name);
     const ok = user !== undefined && user.passwordHash !== null
@@ -94,12 +103,14 @@ export function createAuthService(options: AuthServiceOptions): UntypedServiceIm
       throw new SynodError('SYNOD_AUTH_FAILED');
     }
     failures.delete(name);
-    const key = auth.tokenKey;
-    if (key === null) throw new SynodError('SYNOD_AUTH_FAILED');
-    const token = issueToken(key, {
-      user: name, revision: auth.revision, password: passwordFingerprint(user.passwordHash),
-      expiresAtMs: nowMs() + (options.tokenTtlMs ?? tokenTtlMsDefault),
-    });
+    // The password check awaited: a token issued at a revision after a change of this user's
+    // password (or its deletion) would pass a JWT's revision check, so look again.
+    const current = store();
+    const checked = current.user(name);
+    if (checked === undefined || checked.passwordHash !== user.passwordHash) {
+      throw new SynodError('SYNOD_AUTH_FAILED');
+    }
+    const token = tokens.issue({ store: current, user: checked, nowMs: nowMs() });
     return { header: header(), token };
   };
 

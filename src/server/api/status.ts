@@ -117,6 +117,11 @@ export const statusOfCode: Readonly<Partial<Record<ErrorCode, EtcdStatus>>> = Ob
   SYNOD_AUTH_OLD_REVISION: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: revision of auth store is old'),
   SYNOD_AUTH_BUSY: etcdStatus(GrpcStatus.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
   SYNOD_AUTH_PERMISSION_NOT_GIVEN: etcdStatus(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: permission not given'),
+  // etcd's ErrVerifyOnly has no gRPC mapping: its togRPCError sends it as Unknown with this text.
+  SYNOD_AUTH_VERIFY_ONLY: etcdStatus(
+    GrpcStatus.UNKNOWN,
+    'auth: token signing attempted with verify-only key',
+  ),
   // A change is applied one at a time (thesis §4.1); the client retries, as after "unhealthy cluster".
   SYNOD_MEMBERSHIP_CHANGE_PENDING: etcdStatus(GrpcStatus.UNAVAILABLE, 'etcdserver: unhealthy cluster'),
 });

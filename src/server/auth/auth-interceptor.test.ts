@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthStore, MemoryBackend, type AuthChange } from '../../kv/index.js';
 import { authorize } from './auth-interceptor.js';
-import { issueToken, passwordFingerprint } from './tokens.js';
+import { issueToken, passwordFingerprint, SignedTokenProvider } from './tokens.js';
 
 const key = Buffer.alloc(32, 7).toString('base64');
 
@@ -25,7 +25,10 @@ const tokenFor = (store: AuthStore, user: string) =>
   issueToken(key, { user, revision: store.revision, password: passwordFingerprint(store.user(user)!.passwordHash), expiresAtMs: 1_000 });
 
 function decide(store: AuthStore, method: string, request: unknown, token: string | null, certificateName: string | null = null) {
-  const decision = authorize({ store, method, request, token, certificateName, nowMs: 0, leaseKeys: () => [Buffer.from('secret/k')] });
+  const decision = authorize({
+    store, tokens: new SignedTokenProvider(), method, request, token, certificateName, nowMs: 0,
+    leaseKeys: () => [Buffer.from('secret/k')],
+  });
   return decision.allowed ? `allowed as ${decision.user}` : decision.error.code;
 }
 

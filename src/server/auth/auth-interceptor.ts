@@ -1,7 +1,8 @@
 /**
  * Auth for every RPC in one place: a grpc-js server interceptor that, while auth is enabled,
  * reads the caller's token from the `token` metadata (what etcd's clients send; the JSON gateway
- * passes `Authorization` there), checks it (tokens.ts), and lets each request message through
+ * passes `Authorization` there), checks it with the member's token provider (token-provider.ts:
+ * signed tokens or JWT, per `--auth-token`), and lets each request message through
  * only when the user may do what `requirementOf` says it needs (required-permissions.ts). A
  * refused message never reaches the service: the call ends with etcd's status and message. Each
  * message of a stream is checked on its own (a Watch stream's every create request).
@@ -9,7 +10,7 @@
  * With auth disabled every call passes and tokens are ignored, as in etcd. Checks read this
  * member's applied auth store, so a role or permission change applies to the next request of
  * every session (etcd's simple tokens behave so); a token stops working when its user is deleted
- * or changes password.
+ * or changes password (a JWT, on any auth change: jwt-tokens.ts).
  * A caller with no token but a TLS client certificate acts as the certificate's common name, as
  * etcd does with --client-cert-auth — except the JSON gateway's calls, which present the member's
  * own certificate.
@@ -24,12 +25,15 @@ import { permitsRange, type AuthStore } from '../../kv/index.js';
 import { statusOf } from '../api/status.js';
 import { gatewayCallMetadataKey } from '../gateway/gateway.js';
 import { requirementOf, type KeyCheck, type Requirement } from './required-permissions.js';
-import { passwordFingerprint, verifyToken } from './tokens.js';
+import type { TokenProvider } from './token-provider.js';
+import { SignedTokenProvider } from './tokens.js';
 
 /** What the interceptor needs of the member, bound late: the gRPC server exists before it. */
 export interface AuthSource {
   /** The applied auth store, or null before the member runs (everything passes then). */
   auth(): AuthStore | null;
+  /** The member's token provider, which checks the tokens `auth()`'s users present. */
+  tokens(): TokenProvider;
   /** The keys attached to lease `id` (for revokes). */
   leaseKeys(id: bigint): readonly Uint8Array[];
   /** A response header of this member (for the watch cancel a refused create gets). */
@@ -52,6 +56,7 @@ export type AuthDecision = { readonly allowed: true; readonly user: string | nul
  */
 export function authorize(options: {
   readonly store: AuthStore | null;
+  readonly tokens: TokenProvider;
   readonly method: string;
   readonly request: unknown;
   readonly token: string | null;
@@ -65,7 +70,7 @@ export function authorize(options: {
   if (requirement.kind === 'open') return { allowed: true, user: null };
   let user: string;
   try {
-    user = callerOf(store, options.token, options.certificateName, options.nowMs);
+    user = callerOf({ ...options, store });
   } catch (error) {
     if (!isSynodError(error)) throw error;
     return { allowed: false, error };
@@ -75,17 +80,19 @@ export function authorize(options: {
 }
 
 /** The user the caller is, from its token or else its certificate. */
-function callerOf(store: AuthStore, token: string | null, certificateName: string | null, nowMs: number): string {
+function callerOf(options: {
+  readonly store: AuthStore;
+  readonly tokens: TokenProvider;
+  readonly token: string | null;
+  readonly certificateName: string | null;
+  readonly nowMs: number;
+}): string {
+  const { store, token, certificateName } = options;
   if (token === null || token === '') {
     if (certificateName !== null && store.user(certificateName) !== undefined) return certificateName;
     throw new SynodError('SYNOD_AUTH_USER_EMPTY');
   }
-  const claims = verifyToken(store.tokenKey, token, nowMs);
-  const user = store.user(claims.user);
-  if (user === undefined || passwordFingerprint(user.passwordHash) !== claims.password) {
-    throw new SynodError('SYNOD_AUTH_INVALID_TOKEN');
-  }
-  return claims.user;
+  return options.tokens.verify(token, { store, nowMs: options.nowMs });
 }
 
 function permits(
@@ -143,7 +150,8 @@ export function authInterceptor(options: AuthInterceptorOptions): ServerIntercep
         onReceiveMessage: (message, forward) => {
           if (refused) return;
           const decision = authorize({
-            store: options.source.auth(), method: method.path, request: message,
+            store: options.source.auth(), tokens: options.source.tokens(),
+            method: method.path, request: message,
             token: metadataText(metadata, 'token'),
             certificateName: metadataText(metadata, gatewayCallMetadataKey) === null ? certificateNameOf(call) : null,
             nowMs: nowMs(),
@@ -176,11 +184,23 @@ export function authInterceptor(options: AuthInterceptorOptions): ServerIntercep
 export class MemberAuthSource implements AuthSource {
   #node: MemberNodeView | null = null;
   #ids: { readonly clusterId: bigint; readonly memberId: bigint } = { clusterId: 0n, memberId: 0n };
+  // Replaced on attach; before it `auth()` is null, so no token is checked with this one.
+  #tokens: TokenProvider = new SignedTokenProvider();
 
-  /** Binds the source to the member's node and ids (called once the member runs). */
-  attach(node: MemberNodeView, ids: { readonly clusterId: bigint; readonly memberId: bigint }): void {
-    this.#node = node;
-    this.#ids = ids;
+  /** Binds the source to the member's node, ids and token provider (once the member runs). */
+  attach(member: {
+    readonly node: MemberNodeView;
+    readonly clusterId: bigint;
+    readonly memberId: bigint;
+    readonly tokens: TokenProvider;
+  }): void {
+    this.#node = member.node;
+    this.#ids = { clusterId: member.clusterId, memberId: member.memberId };
+    this.#tokens = member.tokens;
+  }
+
+  tokens(): TokenProvider {
+    return this.#tokens;
   }
 
   header(): object {

@@ -12,10 +12,13 @@
  * of the user's roles at the time of each request, so a role change applies at once. Expiry uses
  * the members' wall clocks, so a token is good for its TTL give or take the clock skew between
  * members. A token is a bearer credential: with TLS off it travels in clear text, as etcd's does.
+ *
+ * `SignedTokenProvider` serves them for `--auth-token simple`, the default.
  */
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SynodError } from '../../base/index.js';
+import type { TokenCheck, TokenProvider, TokenRequest } from './token-provider.js';
 
 /** How long a token is good for: etcd's simple-token TTL. */
 export const tokenTtlMsDefault = 300_000;
@@ -79,4 +82,36 @@ export function verifyToken(key: string | null, token: string, nowMs: number): T
   if (typeof u !== 'string' || typeof r !== 'number' || typeof p !== 'string' || typeof e !== 'number') throw invalid();
   if (e <= nowMs) throw invalid();
   return { user: u, revision: r, password: p, expiresAtMs: e };
+}
+
+/** Synod's signed tokens (`--auth-token simple`) as a TokenProvider. */
+export class SignedTokenProvider implements TokenProvider {
+  readonly kind = 'simple';
+  readonly canIssue = true;
+  readonly #ttlMs: number;
+
+  /** `ttlMs`: how long an issued token is good for (etcd's simple-token TTL by default). */
+  constructor(options: { readonly ttlMs?: number } = {}) {
+    this.#ttlMs = options.ttlMs ?? tokenTtlMsDefault;
+  }
+
+  issue(request: TokenRequest): string {
+    const key = request.store.tokenKey;
+    // Only a store that was never enabled lacks a key, and Authenticate needs auth enabled.
+    if (key === null) throw new SynodError('SYNOD_AUTH_FAILED');
+    return issueToken(key, {
+      user: request.user.name, revision: request.store.revision,
+      password: passwordFingerprint(request.user.passwordHash),
+      expiresAtMs: request.nowMs + this.#ttlMs,
+    });
+  }
+
+  verify(token: string, check: TokenCheck): string {
+    const claims = verifyToken(check.store.tokenKey, token, check.nowMs);
+    const user = check.store.user(claims.user);
+    if (user === undefined || passwordFingerprint(user.passwordHash) !== claims.password) {
+      throw new SynodError('SYNOD_AUTH_INVALID_TOKEN');
+    }
+    return claims.user;
+  }
 }
