@@ -3,12 +3,14 @@
  * exactly one JSON object with the suite's results.
  */
 
+import { runDefragBench } from './defrag.js';
 import { runKvBench } from './kv.js';
 import { runRaftBench } from './raft.js';
 
 const suites: Record<string, (options: { json: boolean; args: string[] }) => Promise<void> | void> = {
   raft: runRaftBench,
   kv: runKvBench,
+  defrag: runDefragBench,
 };
 
 const [suite, ...rest] = process.argv.slice(2);

@@ -16,7 +16,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Histogram, SeededRandom, SynodError } from '../base/index.js';
 import { KvStateMachine, WatchHub } from '../kv/index.js';
-import { LmdbKvBackend, RaftLogStore } from '../storage/index.js';
+import { LmdbKvBackend, RaftLogStore, type KvDefragReport } from '../storage/index.js';
 import { mvccBackendBytes } from './api/db-size.js';
 import { shutdownServer } from './api/grpc-server.js';
 import { diskBucketBoundsSeconds, listenClientUrl, MemberMetrics } from './client-port/index.js';
@@ -174,6 +174,8 @@ export interface RunningMember {
   readonly memberChanges: MemberChanges;
   /** Issues and checks auth tokens, per `--auth-token`. */
   readonly tokens: TokenProvider;
+  /** Maintenance.Defragment: the MVCC backend rewritten compactly while applies are held. */
+  readonly defragment: () => Promise<KvDefragReport>;
 }
 
 /** A started server. */
@@ -299,9 +301,17 @@ export async function startServer(options: {
   serveLeaseRequestsToPeers(transport, serveForwardedLeaseRequests(leaseKeeper));
   const leaderNode = node;
   const leaseLeader = leaseLeaderOverPeers({ transport, leaderId: () => leaderNode.leaderId });
+  const defragmentingNode = node;
+  const defragment = async (): Promise<KvDefragReport> => {
+    const startedMs = performance.now();
+    const report = await defragmentingNode.withAppliesHeld(() => backend.defragment());
+    const appliesHeldMs = Math.round(performance.now() - startedMs);
+    logger.info({ ...report, appliesHeldMs }, 'defragmented the kv backend');
+    return report;
+  };
   const member: RunningMember = {
     config, identity, node, layout, transport, leaseKeeper, leaseLeader, plantedBug, membership,
-    memberChanges, tokens,
+    memberChanges, tokens, defragment,
   };
   options.registerServices(options.grpc, member);
   // gRPC and HTTP/1.1 share each client port (etcd's cmux); /metrics is also on the metrics URLs.

@@ -56,7 +56,7 @@ export function etcdServices(proto: EtcdProto, options: EtcdServicesOptions = {}
     grpc.addService(proto.services.Election, createElectionService(recipe));
     grpc.addService(proto.services.Auth, createAuthService({ node, ...ids, tokens }));
     grpc.addService(proto.services.Maintenance, createMaintenanceService({
-      node, ...ids, dbSizeBytes,
+      node, ...ids, dbSizeBytes, defragment: member.defragment,
       raftIdOf: (memberId) => member.membership.members().find((m) => m.memberId === memberId)?.raftId,
       memberIdOf: (raftId) => member.membership.members().find((m) => m.raftId === raftId)?.memberId,
     }));

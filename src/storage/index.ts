@@ -20,3 +20,4 @@ export {
   type KvScanBounds,
   type LmdbKvBackendOptions,
 } from './kv-backend.js';
+export type { KvDefragReport } from './kv-defrag.js';

@@ -78,6 +78,9 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { assert, SynodError } from '../base/index.js';
+import {
+  dataFileBytes, recoverInterruptedDefrag, replaceWithCopy, writeCompactCopy, type KvDefragReport,
+} from './kv-defrag.js';
 
 /** The buckets of the MVCC layer (same shape as src/kv/backend.ts `BucketName`). */
 export type KvBucketName = 'key' | 'lease' | 'meta';
@@ -157,9 +160,12 @@ interface SyncableRoot {
 
 /** An LMDB-backed MVCC backend. Single writer; every call is synchronous except flush/close. */
 export class LmdbKvBackend {
-  readonly #root: RootDatabase;
-  readonly #databases: ReadonlyMap<KvBucketName, Database<Buffer, Buffer>>;
+  /** The environment; replaced by its compacted copy in `defragment`. */
+  #root: RootDatabase;
+  #databases: ReadonlyMap<KvBucketName, Database<Buffer, Buffer>>;
   readonly #commitFlags: number;
+  readonly #commitSync: CommitSync;
+  readonly #bootId: string;
   readonly #path: string;
   /** What `open` found. */
   readonly openReport: LmdbKvBackendOpenReport;
@@ -168,12 +174,14 @@ export class LmdbKvBackend {
   #closed = false;
 
   private constructor(root: RootDatabase, options: {
-    path: string; commitSync: CommitSync; openReport: LmdbKvBackendOpenReport;
+    path: string; commitSync: CommitSync; bootId: string; openReport: LmdbKvBackendOpenReport;
   }) {
     this.#root = root;
     this.#path = options.path;
+    this.#commitSync = options.commitSync;
+    this.#bootId = options.bootId;
     this.openReport = Object.freeze(options.openReport);
-    this.#databases = new Map(kvBucketNames.map((bucket) => [bucket, openBucket(root, bucket)]));
+    this.#databases = openBuckets(root);
     this.#commitFlags = transactionAbortable | transactionSynchronousCommit |
       commitSyncFlags[options.commitSync];
   }
@@ -187,13 +195,14 @@ export class LmdbKvBackend {
     const { path } = options;
     const commitSync = options.commitSync ?? 'none';
     assert(commitSync in commitSyncFlags, `unknown commitSync ${String(commitSync)}`);
+    recoverInterruptedDefrag(path);
     mkdirSync(path, { recursive: true });
     const bootId = options.bootId ?? readBootId();
     const discardedUnsynced = discardIfUnsynced(path, bootId);
     // Written before the first unsynced commit, removed by `close` after the last flush.
     if (commitSync === 'none') writeUnsyncedMarker(path, bootId);
     const root = openLmdb({ path, ...environmentOptions });
-    return new LmdbKvBackend(root, { path, commitSync, openReport: { discardedUnsynced } });
+    return new LmdbKvBackend(root, { path, commitSync, bootId, openReport: { discardedUnsynced } });
   }
 
   /** The value under `key`, or undefined. Throws SYNOD_STORAGE_CORRUPT on a checksum mismatch. */
@@ -274,6 +283,27 @@ export class LmdbKvBackend {
     return new Promise((resolve, reject) => {
       root.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
     });
+  }
+
+  /**
+   * Rewrites the environment with only its live pages and switches to the copy, so the file
+   * shrinks to what the data needs (kv-defrag.ts has the steps and their crash safety). The
+   * caller guarantees nothing commits until it resolves (the server holds applies); reads go on
+   * against the original until the switch, which is synchronous, and against the copy after.
+   */
+  async defragment(): Promise<KvDefragReport> {
+    this.#assertOpen();
+    assert(!this.#batching, 'defragment outside a batch');
+    const bytesBefore = dataFileBytes(this.#path);
+    await this.flush();
+    const copy = await writeCompactCopy(this.#root, this.#path);
+    if (this.#commitSync === 'none') writeUnsyncedMarker(copy, this.#bootId);
+    const original = this.#root;
+    this.#root = openLmdb({ path: copy, ...environmentOptions });
+    this.#databases = openBuckets(this.#root);
+    await original.close();
+    await replaceWithCopy(this.#path);
+    return { bytesBefore, bytesAfter: dataFileBytes(this.#path) };
   }
 
   /** Flushes, then closes the environment; every later call throws SYNOD_STORAGE_CLOSED. */
@@ -378,9 +408,10 @@ interface SealedWrite {
   readonly stored: Buffer | undefined;
 }
 
-function openBucket(root: RootDatabase, bucket: KvBucketName): Database<Buffer, Buffer> {
-  return root.openDB<Buffer, Buffer>({ name: `kv/${bucket}`, encoding: 'binary',
-    keyEncoding: 'binary' });
+function openBuckets(root: RootDatabase): ReadonlyMap<KvBucketName, Database<Buffer, Buffer>> {
+  return new Map(kvBucketNames.map((bucket) => [bucket, root.openDB<Buffer, Buffer>({
+    name: `kv/${bucket}`, encoding: 'binary', keyEncoding: 'binary',
+  })]));
 }
 
 function sealWrite(write: KvBackendWrite): SealedWrite {

@@ -5,24 +5,34 @@
  * counted. A path that does not exist yet measures 0.
  */
 
+import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Bytes of the LMDB files at `path` (a data file or an environment directory). */
 export async function lmdbFilesBytes(path: string): Promise<number> {
-  const info = await stat(path).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  });
+  const info = await statIfPresent(path);
   if (info === undefined) return 0;
   if (info.isFile()) return info.size;
   let total = 0;
-  for (const name of await readdir(path)) {
+  // A defragmentation renames the directory for an instant: a name gone meanwhile counts 0.
+  for (const name of await readdir(path).catch(absentAs([]))) {
     if (name.endsWith('lock.mdb') || name.endsWith('-lock')) continue;
-    const file = await stat(join(path, name));
-    if (file.isFile()) total += file.size;
+    const file = await statIfPresent(join(path, name));
+    if (file?.isFile() === true) total += file.size;
   }
   return total;
+}
+
+function statIfPresent(path: string): Promise<Stats | undefined> {
+  return stat(path).catch(absentAs(undefined));
+}
+
+function absentAs<T>(fallback: T): (error: unknown) => T {
+  return (error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fallback;
+    throw error;
+  };
 }
 
 /** `lmdbFilesBytes` of the MVCC backend under `dataDir`, as server.ts lays it out. */

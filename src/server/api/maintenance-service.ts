@@ -18,8 +18,10 @@
  * - MoveLeader: only on the leader; waits until the target leads (`onSoftState`) or
  *   `leaderTransferTimeoutMs` passes, as etcd's MoveLeader polls its leader until its deadline.
  * - HashKV: crc32 over the MVCC `key` bucket up to a revision; see `hashKeyBucket`.
- * - Defragment: succeeds at once. LMDB reuses freed pages inside its file, so there is no
- *   fragmentation to compact away in bbolt's sense; the file never shrinks.
+ * - Defragment: rewrites the MVCC backend with only its live pages (LMDB reuses freed pages but
+ *   never returns them to the file system) while the node holds applies, so writes wait and
+ *   reads of applied state go on (etcd blocks both for the whole defragmentation). One at a
+ *   time: a second request waits for the first. Without a `defragment` option, a no-op.
  * - Hash and Downgrade are UNIMPLEMENTED with a message saying why.
  */
 
@@ -29,6 +31,7 @@ import { AssertionFailure, assert, SynodError } from '../../base/index.js';
 import { encodeRevision, utf8, type Backend } from '../../kv/index.js';
 // Deep import: src/kv/index.ts is outside this change; re-export from there when integrating.
 import type { AlarmMember, AlarmType } from '../../kv/mvcc-store.js';
+import type { KvDefragReport } from '../../storage/index.js';
 import { etcdVersionReported } from '../http-endpoints.js';
 import { requestTimeoutMsDefault, type RaftNode } from '../node/raft-node.js';
 import { safeIntegerOf } from './kv-decode.js';
@@ -64,6 +67,11 @@ export interface MaintenanceServiceOptions {
    * member's own Raft id maps to `memberId`, and nothing else is known.
    */
   readonly memberIdOf?: (raftId: number) => bigint | undefined;
+  /**
+   * Defragments the MVCC backend with applies held (`RaftNode.withAppliesHeld` around
+   * `LmdbKvBackend.defragment`). Default: none, and Defragment answers at once.
+   */
+  readonly defragment?: () => Promise<KvDefragReport>;
   /** How long MoveLeader waits for the target to lead, ms (default: the request timeout). */
   readonly leaderTransferTimeoutMs?: number;
   /** Receives an `AssertionFailure` met while serving. Default: rethrow asynchronously (crash). */
@@ -107,6 +115,14 @@ export function createMaintenanceService(
     throw unimplemented(message);
   });
   const moveLeader = leaderMover(options);
+  let defragmenting: Promise<unknown> = Promise.resolve();
+  const defragmentOneAtATime = async (): Promise<void> => {
+    const defragment = options.defragment;
+    if (defragment === undefined) return;
+    const run = defragmenting.catch(() => undefined).then(defragment);
+    defragmenting = run;
+    await run;
+  };
   const memberIdOf = options.memberIdOf ??
     ((raftId: number) => (raftId === node.id ? options.memberId : undefined));
   return {
@@ -142,7 +158,10 @@ export function createMaintenanceService(
         compact_revision: store.compactRevision.toString(),
       };
     }),
-    Defragment: unaryHandler(onFatal, async () => ({ header: header() })),
+    Defragment: unaryHandler(onFatal, async () => {
+      await defragmentOneAtATime();
+      return { header: header() };
+    }),
     Hash: refuse('synod: Hash is not implemented: it hashes a bbolt file, which Synod does not ' +
       'have; use HashKV (etcdctl endpoint hashkv)'),
     MoveLeader: unaryHandler(onFatal, async (request: MoveLeaderRequestWire) => {

@@ -104,6 +104,28 @@ describe('RaftNode, single member', () => {
     expect(read(reopened.node.stateMachine, 'd')).toBe('4');
   });
 
+  it('holds applies for withAppliesHeld: commits go on, the state machine waits, reads of applied state are served', async () => {
+    const { node } = await open(await tempDirectory());
+    node.campaign();
+    await node.idle();
+    revisionOf(await node.propose(put('a', '1')));
+    let written: Promise<ApplyResult> | undefined;
+    const held = node.withAppliesHeld(async () => {
+      // Nothing committed since the hold began: a linearizable read is served under it.
+      expect(await node.linearizableRead()).toBe(node.appliedIndex);
+      written = node.propose(put('b', '2'));
+      await node.idle();
+      // Committed (the log holds it), not applied: the store is as the hold found it.
+      expect(node.raftStatus().commit).toBeGreaterThan(node.appliedIndex);
+      expect(read(node.stateMachine, 'b')).toBeUndefined();
+      return 'done';
+    });
+    expect(await held).toBe('done');
+    revisionOf(await written!);
+    expect(read(node.stateMachine, 'b')).toBe('2');
+    expect(node.appliedIndex).toBe(node.raftStatus().commit);
+  });
+
   it('picks up a proposal made while the loop winds down (no lost wake-up)', async () => {
     const directory = await tempDirectory();
     const { node } = await open(directory);

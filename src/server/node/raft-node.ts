@@ -140,6 +140,11 @@ export class RaftNode {
   #snapshotting = false;
   readonly #onFatal: (error: unknown) => void;
   readonly #timings: NodeTimings | undefined;
+  /** While set, committed entries wait in `#heldEntries` (`withAppliesHeld`). */
+  #appliesHeld: Promise<void> | null = null;
+  readonly #heldEntries: Entry[] = [];
+  /** A hold ended: the loop applies what it held, even if no Ready is pending. */
+  #heldReleased = false;
   readonly #ids: RequestIdGenerator;
   readonly #proposals = new Map<string, ProposalWaiter>();
   readonly #reads: ReadBatches;
@@ -445,7 +450,7 @@ export class RaftNode {
 
   #kick(): void {
     if (!this.#started || this.#stopped || this.#draining) return;
-    if (!this.#reads.hasOpen && !this.#raw.hasReady()) return;
+    if (!this.#reads.hasOpen && !this.#raw.hasReady() && !this.#heldReleased) return;
     this.#draining = true;
     this.#drainDone = this.#drain().then(
       () => {
@@ -467,6 +472,10 @@ export class RaftNode {
     await Promise.resolve();
     while (!this.#stopped) {
       this.#submitRead();
+      if (this.#heldReleased) {
+        this.#heldReleased = false;
+        this.#applyCommitted([]);
+      }
       if (!this.#raw.hasReady()) return;
       const ready = this.#raw.ready();
       await this.#handleReady(ready);
@@ -501,22 +510,59 @@ export class RaftNode {
     if (ready.hardState !== null) this.#term = ready.hardState.term;
     if (ready.messages.length > 0) this.#transport.send(ready.messages);
     if (ready.snapshot !== null) {
+      // A snapshot replaces the state machine's storage: never under a hold's body.
+      while (this.#appliesHeld !== null) await this.#appliesHeld;
+      this.#applyCommitted([]);
       this.#installSnapshot(ready.snapshot);
       this.#appliedIndex = ready.snapshot.metadata.index;
     }
-    if (ready.committedEntries.length > 0) {
-      // One backend commit for the whole Ready (etcd's batch transaction): every entry here is
-      // already durable in the Raft log, which replays whatever a crash drops from the batch.
+    for (const readState of ready.readStates) this.#reads.onReadState(readState);
+    this.#applyCommitted(ready.committedEntries, ready.snapshot !== null);
+  }
+
+  /**
+   * Applies `entries` after any held back, or holds them too while applies are held. One backend
+   * commit for the whole batch (etcd's batch transaction): every entry is already durable in the
+   * Raft log, which replays whatever a crash drops from the batch.
+   */
+  #applyCommitted(entries: readonly Entry[], snapshotInstalled = false): void {
+    if (this.#appliesHeld !== null) {
+      this.#heldEntries.push(...entries);
+      this.#reads.onApplied(this.#appliedIndex);
+      return;
+    }
+    const batch = this.#heldEntries.length === 0 ? entries : [...this.#heldEntries.splice(0), ...entries];
+    if (batch.length > 0) {
       const startedMs = performance.now();
       this.#machine.batch(() => {
-        for (const entry of ready.committedEntries) this.#applyEntry(entry);
+        for (const entry of batch) this.#applyEntry(entry);
       });
       this.#timings?.applied((performance.now() - startedMs) / 1000);
     }
-    for (const readState of ready.readStates) this.#reads.onReadState(readState);
     this.#reads.onApplied(this.#appliedIndex);
-    if (ready.snapshot !== null || ready.committedEntries.length > 0) {
+    if (snapshotInstalled || batch.length > 0) {
       for (const listener of this.#appliedListeners) listener(this.#appliedIndex);
+    }
+  }
+
+  /**
+   * Runs `body` with applies held: Readies are still persisted and their messages sent, so this
+   * member keeps its place (and its leadership) in the cluster, but committed entries wait and the
+   * state machine's storage does not change until `body` settles (Maintenance.Defragment copies
+   * it meanwhile). Reads of applied state go on; proposals, and linearizable reads whose index is
+   * not applied yet, wait for the release, as do snapshots to install. One hold at a time.
+   */
+  async withAppliesHeld<T>(body: () => Promise<T>): Promise<T> {
+    assert(this.#appliesHeld === null, 'one apply hold at a time');
+    const released = deferred<void>();
+    this.#appliesHeld = released.promise;
+    try {
+      return await body();
+    } finally {
+      this.#appliesHeld = null;
+      released.resolve();
+      this.#heldReleased = true;
+      this.#kick();
     }
   }
 
