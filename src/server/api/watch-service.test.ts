@@ -389,6 +389,21 @@ describe('Watch service over a single-member RaftNode', () => {
     expect(seenPutsOnly).toEqual(['a', 'a', 'ab']);
   });
 
+  it('answers a Put before it delivers the Put\'s event to a watcher on the same connection, as etcd', async () => {
+    const { client } = harness;
+    const watcher = await client.watch().key('order').create();
+    const order: string[] = [];
+    watcher.on('put', (kv: IKeyValue) => order.push(`event ${kv.value.toString()}`));
+    for (let i = 0; i < 20; i++) {
+      const seen = new Promise<void>((resolve) => watcher.once('put', () => resolve()));
+      await client.put('order').value(String(i)).exec();
+      order.push(`answer ${i}`);
+      await seen;
+    }
+    const expected = Array.from({ length: 20 }, (_, i) => [`answer ${i}`, `event ${i}`]).flat();
+    expect(order).toEqual(expected);
+  });
+
   it('an etcd3 watcher starting at a past revision replays it', async () => {
     const { client } = harness;
     await client.put('r').value('1').exec();

@@ -219,6 +219,8 @@ class WatchSession {
   readonly #streamId: number;
   readonly #registry: SessionRegistry;
   #unsubscribe: (() => void) | null = null;
+  /** A wake-up after an apply is pending (`#pumpNextTurn`). */
+  #pumpScheduled = false;
   /** True from a write that reported back-pressure until the call's 'drain'. */
   #blocked = false;
   #closed = false;
@@ -232,9 +234,14 @@ class WatchSession {
     this.#registry = fields.registry;
   }
 
-  /** Subscribes to the node and the call. */
+  /**
+   * Subscribes to the node and the call. An apply wakes the pump on the next turn (setImmediate),
+   * once the responses to the writes just applied have gone out: etcd's order (a client sees its
+   * Put answered, then the event), which clients time against (the npm etcd3 client's election
+   * recipe races on the reverse order). Several applies in one turn wake it once.
+   */
   start(): void {
-    this.#unsubscribe = this.#config.node.onApplied(() => this.pump());
+    this.#unsubscribe = this.#config.node.onApplied(() => this.#pumpNextTurn());
     const close = (): void => this.#close();
     this.#call.on('data', (wire: WireWatchRequest) => this.#onRequest(wire));
     this.#call.on('cancelled', close);
@@ -242,6 +249,15 @@ class WatchSession {
     this.#call.on('finish', close);
     this.#call.on('close', close);
     this.#call.on('drain', () => this.#onDrain());
+  }
+
+  #pumpNextTurn(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Writes what the hub has for this stream, until it has nothing or the call pushes back. */
