@@ -2,7 +2,8 @@
  * The chaos harness must catch a server that breaks its promises: each planted bug
  * (src/server/planted-bugs.ts) is switched on in every member of a real 3-member Synod cluster,
  * the faults that expose it are injected, and the run must come out invalid for the reason the
- * bug implies. Without a bug the same run is valid (the CI short run shows that on more faults).
+ * bug implies. Without a bug the same run is valid (the CI short run shows that on more faults),
+ * and so is a run that replaces members through the Cluster API under load.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -44,5 +45,14 @@ describe('planted bugs are caught on real processes', () => {
     });
     expect(summary.verdict, text).toBe('valid');
     expect(summary.ok, text).toBeGreaterThan(1_000);
+  });
+
+  it('members replaced under load (removed, wiped, added back empty) lose nothing', async () => {
+    const { summary, text, faults } = await runChaos({
+      ...base, faults: ['member-replace'], workloads: ['register', 'set'],
+    });
+    expect(summary.verdict, text).toBe('valid');
+    const replaced = faults.filter((fault) => /removed and wiped; added back as \d+/.test(fault.detail));
+    expect(replaced.length, JSON.stringify(faults)).toBeGreaterThanOrEqual(1);
   });
 });

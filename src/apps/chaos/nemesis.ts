@@ -21,8 +21,11 @@ export interface NetworkFaults {
 /** Every fault kind the nemesis knows. */
 export const faultKinds: readonly FaultKind[] = Object.freeze([
   'partition', 'partition-one-way', 'latency', 'reset', 'kill', 'kill-leader', 'kill-majority', 'pause',
-  'lose-unsynced',
+  'lose-unsynced', 'member-replace',
 ]);
+
+/** How long the membership fault keeps asking for its MemberRemove or MemberAdd. */
+const membershipChangeTimeoutMs = 15_000;
 
 /** Options of `Nemesis`. */
 export interface NemesisOptions {
@@ -38,11 +41,11 @@ export interface NemesisOptions {
   readonly holdMs?: { readonly min: number; readonly max: number };
 }
 
-/** A fault being held, and how to heal it. */
+/** A fault being held, and how to heal it (a heal may add a note to the record). */
 interface ActiveFault {
   readonly kind: FaultKind;
   readonly detail: string;
-  readonly heal: () => Promise<void>;
+  readonly heal: () => Promise<string | void>;
 }
 
 /** Runs faults until aborted, then heals whatever is active. */
@@ -75,8 +78,9 @@ export class Nemesis {
       const fault = await this.#inject(kind);
       const index = this.#records.push({ kind, startedAtMs, healedAtMs: null, detail: fault.detail }) - 1;
       if (kind !== 'reset') await delay(this.#between(hold), signal);
-      await fault.heal();
-      this.#records[index] = { ...this.#records[index]!, healedAtMs: this.#options.nowMs() };
+      const note = await fault.heal();
+      const detail = typeof note === 'string' ? `${fault.detail}; ${note}` : fault.detail;
+      this.#records[index] = { ...this.#records[index]!, detail, healedAtMs: this.#options.nowMs() };
     }
   }
 
@@ -144,6 +148,24 @@ export class Nemesis {
         await cluster.loseUnsynced(victim);
         return { kind, detail: victim, heal: async () => cluster.restart(victim) };
       }
+      case 'member-replace': {
+        // The leader a third of the time: removing the leader must be safe too.
+        const victim = (this.#random.int(3) === 0 ? await cluster.agreedLeader() : null) ?? this.#pick(this.#names());
+        let removed: string;
+        try {
+          removed = await cluster.removeMember(victim, membershipChangeTimeoutMs);
+        } catch (error) {
+          // Refused or unanswered (no leader meanwhile): nothing changed, nothing to heal.
+          return { kind, detail: `${victim}: MemberRemove failed (${describe(error)})`, heal: async () => undefined };
+        }
+        return {
+          kind, detail: `${victim} (id ${removed}) removed and wiped`,
+          heal: () => cluster.addMember(victim, membershipChangeTimeoutMs).then(
+            (id) => `added back as ${id}`,
+            // It stays out; the other members carry on, as after an operator's failed add.
+            (error: unknown) => `MemberAdd failed (${describe(error)}): left out`),
+        };
+      }
       case 'pause': {
         const victim = (this.#random.int(2) === 0 ? await cluster.agreedLeader() : null) ?? this.#pick(this.#names());
         await cluster.pause(victim);
@@ -151,6 +173,10 @@ export class Nemesis {
       }
     }
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]!.slice(0, 160) : String(error);
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

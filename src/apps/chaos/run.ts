@@ -16,7 +16,7 @@ import { PeerNetwork } from './network/peer-network.js';
 import { Nemesis } from './nemesis.js';
 import { runStreamWorkload, streamWorkloadKinds } from './stream-workloads.js';
 import { htmlReport, summarize, textReport, type ChaosSummary } from './report.js';
-import type { ChaosTarget, CheckVerdict, FaultKind, HistoryEntry, WorkloadKind } from './types.js';
+import type { ChaosTarget, CheckVerdict, FaultKind, FaultRecord, HistoryEntry, WorkloadKind } from './types.js';
 import { bankWorkload } from './workloads/bank-workload.js';
 import { HistoryRecorder, JsonLinesHistoryFile, readHistoryFile } from './workloads/history-recorder.js';
 import { registerWorkload } from './workloads/register-workload.js';
@@ -59,6 +59,8 @@ export interface ChaosOutcome {
   readonly text: string;
   /** Write unavailability per fault kind (also in summary.json). */
   readonly availability: readonly AvailabilityByKind[];
+  /** The faults as injected and healed (also in the HTML report). */
+  readonly faults: readonly FaultRecord[];
 }
 
 /** How long the cluster may take to elect a leader at start and after the faults heal. */
@@ -153,7 +155,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosOutcome> {
     const summary = summarize(run, reportPath);
     await writeFile(reportPath, htmlReport(run, summary));
     await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ ...summary, availability })}\n`);
-    return { summary, text: textReport(run, summary), availability };
+    return { summary, text: textReport(run, summary), availability, faults: nemesis.records };
   } finally {
     for (const client of clients) client.kv.close();
     await cluster.killAll();

@@ -42,7 +42,12 @@ export type FaultKind =
    * SIGKILL a member as an OS crash would: what it wrote without fsync is lost too (see
    * `ChaosCluster.loseUnsynced`), then restart it later.
    */
-  | 'lose-unsynced';
+  | 'lose-unsynced'
+  /**
+   * Replace a member as an operator replaces a failed machine, under load: MemberRemove, wipe its
+   * data, then MemberAdd at the same peer URL and start it empty to join (a new member id).
+   */
+  | 'member-replace';
 
 /** One fault as it happened: when it began and ended, and on whom. */
 export interface FaultRecord {

@@ -1,19 +1,26 @@
 /**
  * The cluster under test: N members of one target on loopback, each with a client port, a peer
  * port and a proxy port, and the process operations the nemesis uses (kill, restart, pause,
- * resume) plus the harness's view of who leads.
+ * resume, and replacing a member through the Cluster API) plus the harness's view of who leads.
  */
 
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ChaosMember, ChaosTarget } from '../types.js';
 import { MemberProcess, type MemberTiming } from './member-process.js';
+import { MembershipClient } from './membership-client.js';
 import { StatusClient } from './status-client.js';
 
 /** How long one Status call may take when the harness polls the cluster. */
 export const statusTimeoutMs = 500;
+/** Deadline of one MemberList, MemberAdd or MemberRemove call. */
+const membershipCallTimeoutMs = 3_000;
+/** Pause between rounds of membership attempts. */
+const membershipRetryMs = 200;
+/** How long a removed member gets to exit by itself before it is killed. */
+const removedExitTimeoutMs = 5_000;
 
 /** A port the OS just handed out on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -116,6 +123,62 @@ export class ChaosCluster {
     if (this.target !== 'synod') return;
     const marker = join(process.launch.dataDir, 'kv', 'unsynced.boot-id');
     if (existsSync(marker)) await writeFile(marker, 'boot-before-the-emulated-crash');
+  }
+
+  /**
+   * Replacing a failed machine, first half: removes member `name` (Cluster.MemberRemove through
+   * another live member, retried until `timeoutMs`), waits for it to exit as a removed member does
+   * (or kills it) and wipes its data directory. Resolves with the removed id.
+   */
+  async removeMember(name: string, timeoutMs: number): Promise<string> {
+    const id = await this.#throughOthers(name, timeoutMs, async (client) => {
+      const listed = (await client.list(membershipCallTimeoutMs)).find((member) => member.name === name);
+      if (listed === undefined) throw new Error(`${name} is not a member`);
+      await client.remove(listed.id, membershipCallTimeoutMs);
+      return listed.id;
+    });
+    const process = this.process(name);
+    process.markRemoved();
+    if (!(await process.exited(removedExitTimeoutMs))) await process.signal('SIGKILL');
+    await rm(process.launch.dataDir, { recursive: true, force: true });
+    await mkdir(process.launch.dataDir, { recursive: true });
+    return id;
+  }
+
+  /**
+   * Second half: adds `name` back as a new voting member at its old peer URL (MemberAdd, retried
+   * until `timeoutMs`) and starts it empty to join the running cluster. Resolves with its new id.
+   */
+  async addMember(name: string, timeoutMs: number): Promise<string> {
+    const member = this.members.find((candidate) => candidate.name === name)!;
+    const id = await this.#throughOthers(name, timeoutMs,
+      (client) => client.add(`http://127.0.0.1:${member.peerProxyPort}`, membershipCallTimeoutMs));
+    const process = this.process(name);
+    process.rejoin();
+    process.start();
+    return id;
+  }
+
+  /** `call` through each live member but `name` in turn until one succeeds or `timeoutMs` passes. */
+  async #throughOthers<T>(name: string, timeoutMs: number, call: (client: MembershipClient) => Promise<T>): Promise<T> {
+    const deadline = performance.now() + timeoutMs;
+    let lastError: unknown = new Error('no live member to ask');
+    while (performance.now() < deadline) {
+      for (const other of this.members) {
+        const process = this.process(other.name);
+        if (other.name === name || !process.running || process.paused) continue;
+        const client = new MembershipClient(other.clientUrl);
+        try {
+          return await call(client);
+        } catch (error) {
+          lastError = error;
+        } finally {
+          client.close();
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, membershipRetryMs));
+    }
+    throw lastError;
   }
 
   restart(name: string): void {

@@ -40,8 +40,11 @@ function synodCommand(): string[] {
   return ['--import', 'tsx', source];
 }
 
-/** The etcd command line shared by both targets. */
-export function memberFlags(launch: MemberLaunch): string[] {
+/**
+ * The etcd command line shared by both targets. `state` is 'existing' for a member added to a
+ * running cluster (the membership fault's replacement), which starts from an empty data directory.
+ */
+export function memberFlags(launch: MemberLaunch, state: 'new' | 'existing' = 'new'): string[] {
   const { member, timing } = launch;
   const peerListen = `http://127.0.0.1:${member.peerListenPort}`;
   const peerAdvertised = `http://127.0.0.1:${member.peerProxyPort}`;
@@ -53,7 +56,7 @@ export function memberFlags(launch: MemberLaunch): string[] {
     '--listen-peer-urls', peerListen,
     '--initial-advertise-peer-urls', peerAdvertised,
     '--initial-cluster', launch.initialCluster,
-    '--initial-cluster-state', 'new',
+    '--initial-cluster-state', state,
     '--initial-cluster-token', 'synod-chaos',
     '--heartbeat-interval', String(timing.heartbeatIntervalMs),
     '--election-timeout', String(timing.electionTimeoutMs),
@@ -69,6 +72,8 @@ export class MemberProcess {
   readonly launch: MemberLaunch;
   #child: ChildProcess | null = null;
   #paused = false;
+  #initialClusterState: 'new' | 'existing' = 'new';
+  #removed = false;
   readonly #log: string[] = [];
   #logFile: WriteStream | null = null;
 
@@ -99,10 +104,37 @@ export class MemberProcess {
     return this.#log;
   }
 
+  /**
+   * The member was removed from the cluster: `start` does nothing until `rejoin` (restarting it
+   * with an empty data directory would bootstrap a cluster of its own).
+   */
+  markRemoved(): void {
+    this.#removed = true;
+  }
+
+  /** It was added back: from now on it starts as a member joining a running cluster. */
+  rejoin(): void {
+    this.#removed = false;
+    this.#initialClusterState = 'existing';
+  }
+
+  /** Resolves once the process exits by itself, or after `timeoutMs`; whether it exited. */
+  async exited(timeoutMs: number): Promise<boolean> {
+    const child = this.#child;
+    if (child === null || !this.running) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   /** Starts the process (not waiting for readiness: see ChaosCluster). */
   start(): void {
-    if (this.running) return;
-    const flags = memberFlags(this.launch);
+    if (this.running || this.#removed) return;
+    const flags = memberFlags(this.launch, this.#initialClusterState);
     const [command, args] = this.launch.target === 'synod'
       ? [process.execPath, [...synodCommand(), 'server', ...flags]]
       : ['etcd', flags];
