@@ -10,6 +10,7 @@ import { AssertionFailure, isSynodError } from '../base/index.js';
 import { parseServerFlags } from '../server/flags.js';
 import { startServer, type ServiceRegistrar } from '../server/server.js';
 import { createGrpcServer } from '../server/api/grpc-server.js';
+import { requestLogInterceptor } from '../server/api/request-log.js';
 import { loadEtcdProto } from '../server/grpc/proto.js';
 import { etcdServices } from '../server/services.js';
 import { authInterceptor, MemberAuthSource } from '../server/auth/auth-interceptor.js';
@@ -50,16 +51,21 @@ async function main(argv: readonly string[]): Promise<void> {
   const proto = loadEtcdProto();
   const authSource = new MemberAuthSource();
   const registerServices: ServiceRegistrar = etcdServices(proto, { authSource });
+  // Request ids start with the member id, known once the member runs (0 for calls before).
+  let memberId = 0n;
+  const requestLog = requestLogInterceptor({ logger, memberId: () => memberId });
   const server = await startServer({
     config,
     logger,
     grpc: createGrpcServer({
-      proto, maxRequestBytes: config.maxRequestBytes, interceptors: [authInterceptor({ source: authSource })],
+      proto, maxRequestBytes: config.maxRequestBytes,
+      interceptors: [requestLog, authInterceptor({ source: authSource })],
     }),
     registerServices,
     synodVersion: version,
     plantedBug: plantedBugFromEnv(process.env),
   });
+  memberId = server.identity.memberId;
   logger.info(`synod ${version} serving etcd v3 clients on ${config.listenClientUrls[0]!.href} (data in ${config.dataDir})`);
   let closing = false;
   const shutdown = (signal: string) => {
