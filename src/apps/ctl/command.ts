@@ -10,6 +10,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Connection } from './connection.js';
 import type { GlobalConfig } from './global-flags.js';
+import type { PasswordInput } from './password-input.js';
 
 /** A sink for text: `process.stdout`, or a test's collector. */
 export interface TextWriter {
@@ -22,6 +23,11 @@ export interface CtlIo {
   readonly stderr: TextWriter;
   /** Resolves with all of standard input (`txn`, and `put KEY` without a value, kept binary). */
   readonly readStdin: () => Promise<Buffer | string>;
+  /**
+   * Reads one line from the terminal with echo off, for password prompts. Present only when
+   * standard input is a terminal; without it prompts read the next line of `readStdin`.
+   */
+  readonly readTerminalLine?: () => Promise<string>;
   /** Where `SYNODCTL_*` and `ETCDCTL_*` are looked up. */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Aborted on SIGINT: ends `watch` and `lease keep-alive`. */
@@ -55,6 +61,8 @@ export interface CommandContext {
   readonly config: GlobalConfig;
   /** The endpoints, dialled lazily on first use. */
   readonly connection: Connection;
+  /** Standard input as passwords are read from it (shared with `--user`'s prompt). */
+  readonly passwords: PasswordInput;
 }
 
 /** How a command's result may be printed (`-w`). */
@@ -118,4 +126,12 @@ export function expectArguments(
 ): void {
   const count = parsed.positionals.length;
   if (count < range.min || count > range.max) throw new CtlUsageError(message);
+}
+
+/** Writes a result as `-w` asks: `json()` and a newline for json, `simple()` otherwise. */
+export function printResult(
+  context: CommandContext, output: { readonly json: () => string; readonly simple: () => string },
+): void {
+  context.io.stdout.write(
+    context.config.writeOut === 'json' ? `${output.json()}\n` : output.simple());
 }

@@ -3,21 +3,19 @@
  * words. The order here is the order of the usage text.
  */
 
+import { authCommands } from './auth-commands.js';
 import type { CommandSpec } from './command.js';
 import { endpointCommands } from './endpoint-commands.js';
 import { kvCommands } from './kv-commands.js';
 import { leaseCommands } from './lease-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
 import { memberCommands } from './member-commands.js';
+import { roleCommands } from './role-commands.js';
 import { txnCommands } from './txn-command.js';
+import { userCommands } from './user-commands.js';
 import { watchCommands } from './watch-command.js';
 
-/**
- * The command table. Auth goes here when the server has it: an `auth-commands.ts` with
- * `auth enable|disable|status`, `user add|get|list|delete|passwd|grant-role|revoke-role` and
- * `role add|get|list|delete|grant-permission|revoke-permission` (etcd-api.md §4, Auth), plus the
- * `--user`/`--password` global flags and the token in Connection's metadata.
- */
+/** The command table. */
 export const commands: readonly CommandSpec[] = Object.freeze([
   ...kvCommands,
   ...txnCommands,
@@ -26,6 +24,9 @@ export const commands: readonly CommandSpec[] = Object.freeze([
   ...memberCommands,
   ...endpointCommands,
   ...maintenanceCommands,
+  ...authCommands,
+  ...userCommands,
+  ...roleCommands,
 ]);
 
 /** Command words that name a group of subcommands (`lease`, `member`, …). */
@@ -53,6 +54,7 @@ export function usageText(): string {
     'global flags (or env SYNODCTL_<FLAG>, then ETCDCTL_<FLAG>; e.g. SYNODCTL_ENDPOINTS):',
     '  --endpoints HOST:PORT[,…]  (127.0.0.1:2379)   --dial-timeout 2s   --command-timeout 5s',
     '  -w, --write-out simple|json|table   --hex   --cacert FILE   --cert FILE   --key FILE',
+    '  --user NAME[:PASSWORD]  (asks for the password when absent)   --password PASSWORD',
     '',
     'docs/ctl.md has an example of every command and how it differs from etcdctl.',
     '',

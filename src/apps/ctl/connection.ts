@@ -8,7 +8,12 @@
  *   endpoint (nothing was sent to the skipped one);
  * - failover: a read that fails UNAVAILABLE moves on to the next endpoint, as etcd's Go client
  *   retries reads only on Unavailable; a write is never resent, since it may have been applied;
- * - auth: when the server has auth, the token joins `#metadata()` here.
+ * - auth: with credentials (`--user`), the first call first sends Authenticate (failing over
+ *   like a read) and every call then carries the token in `token` metadata, as clientv3 does;
+ *   a server that answers "authentication is not enabled" gets no token, as clientv3 ignores
+ *   that answer. A unary call refused for its token (invalid, from an old auth revision, or
+ *   missing) authenticates again and is sent once more, as clientv3's retry interceptor does:
+ *   the server refused it before doing anything, so resending even a write is safe.
  */
 
 import { readFileSync } from 'node:fs';
@@ -43,6 +48,22 @@ export interface StreamCall {
   /** Absolute deadline; none for watches and keep-alives, which run until stopped. */
   readonly deadline?: Date;
 }
+
+/** Who `--user` authenticates as; both non-empty (clientv3 skips Authenticate otherwise). */
+export interface Credentials {
+  readonly name: string;
+  readonly password: string;
+}
+
+/** The server's answers (etcd's rpctypes) that clientv3 meets by authenticating again. */
+const tokenRefusals: ReadonlySet<string> = new Set([
+  'etcdserver: invalid auth token',
+  'etcdserver: revision of auth store is old',
+  'etcdserver: user name is empty',
+]);
+
+/** Authenticate's answer when auth is off: no token, and no error (clientv3's dial). */
+const authNotEnabled = 'etcdserver: authentication is not enabled';
 
 /** The grpc-js channel options of every client. */
 const channelOptions = Object.freeze({
@@ -128,22 +149,33 @@ export class Connection {
   #credentials: ChannelCredentials | null = null;
   /** Index in `endpoints` of the endpoint that last answered; tried first. */
   #preferred = 0;
+  /** Resolves the credentials once (a prompt asks once); null: no `--user`. */
+  readonly #credentialsSource: () => Promise<Credentials | null>;
+  #userCredentials: Promise<Credentials | null> | null = null;
+  /** The token every call carries, once authenticated; null: none (no user, or auth off). */
+  #token: Promise<string | null> | null = null;
 
-  constructor(options: { readonly config: GlobalConfig; readonly proto: EtcdProto }) {
+  constructor(options: {
+    readonly config: GlobalConfig;
+    readonly proto: EtcdProto;
+    /** Called at most once, when the first call is made. */
+    readonly credentials?: () => Promise<Credentials | null>;
+  }) {
     assert(options.config.endpoints.length > 0, 'at least one endpoint');
     this.#config = options.config;
     this.#proto = options.proto;
+    this.#credentialsSource = options.credentials ?? (async () => null);
   }
 
   /** One unary call with failover (see the module comment); rejects with the last error. */
   async unary<Response>(call: UnaryCall): Promise<Response> {
-    if (call.endpoint !== undefined) {
-      return this.#dispatch<Response>(await this.#client(call.endpoint), call);
+    try {
+      return await this.#unaryOnce<Response>(call, await this.#authToken());
+    } catch (error) {
+      if (!(await this.#refusedForToken(error))) throw error;
+      this.#token = this.#authenticate();
+      return this.#unaryOnce<Response>(call, await this.#token);
     }
-    // Only a read that the server refused as UNAVAILABLE is worth sending elsewhere.
-    const retry = (error: unknown) =>
-      call.kind === 'read' && isServiceError(error) && error.code === status.UNAVAILABLE;
-    return this.#failover((client) => this.#dispatch<Response>(client, call), retry);
   }
 
   /** Opens a bidirectional stream on the first reachable endpoint. */
@@ -151,10 +183,11 @@ export class Connection {
     call: StreamCall,
   ): Promise<ClientDuplexStream<Request, Response>> {
     const method = this.#method(call.service, call.method);
+    const metadata = this.#metadata(await this.#authToken(), call.metadata);
     const client = await this.#failover(async (each) => each, () => false);
     return client.makeBidiStreamRequest(
-      method.path, method.requestSerialize, method.responseDeserialize,
-      this.#metadata(call.metadata), callOptions(call),
+      method.path, method.requestSerialize, method.responseDeserialize, metadata,
+      callOptions(call),
     ) as unknown as ClientDuplexStream<Request, Response>;
   }
 
@@ -163,10 +196,11 @@ export class Connection {
     call: StreamCall & { readonly request: object },
   ): Promise<ClientReadableStream<Response>> {
     const method = this.#method(call.service, call.method);
+    const metadata = this.#metadata(await this.#authToken(), call.metadata);
     const client = await this.#failover(async (each) => each, () => false);
     return client.makeServerStreamRequest(
-      method.path, method.requestSerialize, method.responseDeserialize, call.request,
-      this.#metadata(call.metadata), callOptions(call),
+      method.path, method.requestSerialize, method.responseDeserialize, call.request, metadata,
+      callOptions(call),
     ) as unknown as ClientReadableStream<Response>;
   }
 
@@ -180,6 +214,46 @@ export class Connection {
     const clients = await Promise.allSettled(this.#clients.values());
     for (const each of clients) if (each.status === 'fulfilled') each.value.close();
     this.#clients.clear();
+  }
+
+  #unaryOnce<Response>(call: UnaryCall, token: string | null): Promise<Response> {
+    if (call.endpoint !== undefined) {
+      const { endpoint } = call;
+      return this.#client(endpoint).then((client) => this.#dispatch<Response>(client, call, token));
+    }
+    return this.#failover((client) => this.#dispatch<Response>(client, call, token),
+      (error) => call.kind === 'read' && isUnavailable(error));
+  }
+
+  /** The token of this invocation, authenticating on first use. */
+  #authToken(): Promise<string | null> {
+    this.#token ??= this.#authenticate();
+    return this.#token;
+  }
+
+  /** Authenticate with the credentials, if any; null when there are none or auth is off. */
+  async #authenticate(): Promise<string | null> {
+    this.#userCredentials ??= this.#credentialsSource();
+    const credentials = await this.#userCredentials;
+    if (credentials === null) return null;
+    assert(credentials.name !== '' && credentials.password !== '', 'credentials are complete');
+    const call: UnaryCall = {
+      service: 'Auth', method: 'Authenticate', kind: 'read',
+      request: { name: credentials.name, password: credentials.password },
+    };
+    try {
+      const response = await this.#unaryOnce<{ readonly token: string }>(call, null);
+      return response.token === '' ? null : response.token;
+    } catch (error) {
+      if (isServiceError(error) && error.details === authNotEnabled) return null;
+      throw error;
+    }
+  }
+
+  /** Whether `error` is the server refusing a call's token while we have credentials. */
+  async #refusedForToken(error: unknown): Promise<boolean> {
+    if (!isServiceError(error) || !tokenRefusals.has(error.details)) return false;
+    return this.#userCredentials !== null && (await this.#userCredentials) !== null;
   }
 
   /**
@@ -211,8 +285,9 @@ export class Connection {
     return method;
   }
 
-  #metadata(extra: Readonly<Record<string, string>> = {}): Metadata {
+  #metadata(token: string | null, extra: Readonly<Record<string, string>> = {}): Metadata {
     const metadata = new Metadata();
+    if (token !== null) metadata.set('token', token);
     for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
     return metadata;
   }
@@ -235,13 +310,13 @@ export class Connection {
     return pending;
   }
 
-  #dispatch<Response>(client: Client, call: UnaryCall): Promise<Response> {
+  #dispatch<Response>(client: Client, call: UnaryCall, token: string | null): Promise<Response> {
     const method = this.#method(call.service, call.method);
     const deadline = new Date(Date.now() + this.#config.commandTimeoutMs);
     return new Promise<Response>((resolve, reject) => {
       client.makeUnaryRequest(
         method.path, method.requestSerialize, method.responseDeserialize, call.request,
-        this.#metadata(), { deadline },
+        this.#metadata(token), { deadline },
         (error: ServiceError | null, response?: object) => {
           if (error !== null) reject(error);
           else resolve(response as Response);
@@ -249,6 +324,11 @@ export class Connection {
       );
     });
   }
+}
+
+/** A read refused as UNAVAILABLE: the only failure worth sending elsewhere. */
+function isUnavailable(error: unknown): boolean {
+  return isServiceError(error) && error.code === status.UNAVAILABLE;
 }
 
 function callOptions(call: StreamCall): { deadline?: Date } {

@@ -17,8 +17,9 @@ export const globalOptions: OptionSpec = Object.freeze({
   cacert: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
-  // --user and --password join here when the server has auth; Connection then adds the token.
 });
 
 /** TLS material named on the command line (paths, read when the connection is built). */
@@ -28,6 +29,17 @@ export interface TlsFiles {
   /** Client certificate chain; given together with `key`. */
   readonly cert?: string;
   readonly key?: string;
+}
+
+/**
+ * `--user` and `--password`, split as etcdctl's authCfgFromCmd splits them: with `--password`,
+ * `--user` is the whole name; without, `--user name:password` splits at the first colon, and a
+ * name alone leaves the password to be asked for.
+ */
+export interface UserFlags {
+  readonly name: string;
+  /** Null: ask for it (`Password: `) when the connection first needs a token. */
+  readonly password: string | null;
 }
 
 /** The validated global configuration of one invocation. */
@@ -45,6 +57,8 @@ export interface GlobalConfig {
   readonly hex: boolean;
   /** TLS is used when this is set or an endpoint is `https://`. */
   readonly tls: TlsFiles | null;
+  /** Who to authenticate as; null without `--user` (or with an empty one). */
+  readonly user: UserFlags | null;
 }
 
 const defaults = Object.freeze({
@@ -66,7 +80,8 @@ export function environmentNames(name: string): readonly string[] {
 export function globalConfigOf(
   values: FlagValues, env: Readonly<Record<string, string | undefined>>,
 ): GlobalConfig {
-  const text = (name: keyof typeof defaults | 'cacert' | 'cert' | 'key'): string | undefined => {
+  type TextFlag = keyof typeof defaults | 'cacert' | 'cert' | 'key' | 'user' | 'password';
+  const text = (name: TextFlag): string | undefined => {
     const given = values[name];
     if (typeof given === 'string') return given;
     for (const variable of environmentNames(name)) {
@@ -92,13 +107,24 @@ export function globalConfigOf(
     writeOut: writeOut as OutputFormat,
     hex: switchOf(values, env, 'hex'),
     tls: tlsFilesOf({ cacert: text('cacert'), cert: text('cert'), key: text('key') }),
+    user: userFlagsOf(text('user') ?? '', text('password') ?? ''),
   });
+}
+
+/** etcdctl's authCfgFromCmd, minus the prompt (asked later, only if a call is made). */
+function userFlagsOf(user: string, password: string): UserFlags | null {
+  if (user === '') return null;
+  if (password !== '') return Object.freeze({ name: user, password });
+  const colon = user.indexOf(':');
+  if (colon < 0) return Object.freeze({ name: user, password: null });
+  return Object.freeze({ name: user.slice(0, colon), password: user.slice(colon + 1) });
 }
 
 function switchOf(
   values: FlagValues, env: Readonly<Record<string, string | undefined>>, name: string,
 ): boolean {
-  if (values[name] === true) return true;
+  // `--hex` or `--hex=false` (index.ts's explicitSwitches) wins over the environment.
+  if (typeof values[name] === 'boolean') return values[name] === true;
   for (const variable of environmentNames(name)) {
     const value = env[variable];
     if (value === undefined || value === '') continue;

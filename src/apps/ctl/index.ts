@@ -9,11 +9,13 @@ import { parseArgs } from 'node:util';
 import { loadEtcdProto } from '../../server/grpc/proto.js';
 import {
   CtlCommandError, CtlUsageError, exitCodes,
-  type CommandSpec, type CtlIo, type OutputFormat, type ParsedCommand,
+  type CommandSpec, type CtlIo, type FlagValue, type OptionSpec, type OutputFormat,
+  type ParsedCommand,
 } from './command.js';
 import { commandGroups, findCommand, usageText } from './commands.js';
 import { Connection, isServiceError, serviceErrorMessage } from './connection.js';
 import { globalConfigOf, globalOptions } from './global-flags.js';
+import { PasswordInput, credentialsOf, readTerminalLine } from './password-input.js';
 
 export type { CtlIo, TextWriter } from './command.js';
 export { exitCodes } from './command.js';
@@ -37,17 +39,57 @@ function parseCommandLine(
       ? `unknown subcommand "${second ?? ''}" for "${first}"`
       : `unknown command "${first}" for "synod ctl"`);
   }
+  const options = { ...globalOptions, ...spec.options };
   let strict;
+  let switches;
   try {
-    strict = parseArgs({
-      args: [...argv], options: { ...globalOptions, ...spec.options }, strict: true,
-      allowPositionals: true,
-    });
+    switches = explicitSwitches(argv, options);
+    strict = parseArgs({ args: switches.args, options, strict: true, allowPositionals: true });
   } catch (error) {
     throw new CommandUsageError(spec, (error as Error).message);
   }
   const positionals = strict.positionals.slice(spec.path.length);
-  return { spec, parsed: { values: strict.values, positionals } };
+  const values: Record<string, FlagValue> = { ...strict.values, ...switches.values };
+  return { spec, parsed: { values, positionals } };
+}
+
+/** Go's strconv.ParseBool, which pflag applies to `--switch=VALUE`. */
+const switchValues: Readonly<Record<string, boolean>> = Object.freeze({
+  1: true, t: true, T: true, TRUE: true, true: true, True: true,
+  0: false, f: false, F: false, FALSE: false, false: false, False: false,
+});
+
+/**
+ * pflag's `--switch=true|false` (etcdctl's `user add --interactive=false`), which parseArgs
+ * refuses for a boolean option: each such word is taken out of `argv` and its value returned,
+ * so the last mention of a switch wins, as in pflag. Words after `--` are left alone.
+ */
+function explicitSwitches(
+  argv: readonly string[], options: OptionSpec,
+): { readonly args: string[]; readonly values: Record<string, boolean> } {
+  const args: string[] = [];
+  const values: Record<string, boolean> = {};
+  const end = argv.indexOf('--');
+  for (const [index, word] of argv.entries()) {
+    const match = end >= 0 && index > end ? null : /^--([^=]+)(?:=(.*))?$/s.exec(word);
+    const name = match?.[1];
+    if (name === undefined || options[name]?.type !== 'boolean') {
+      args.push(word);
+      continue;
+    }
+    const text = match![2];
+    if (text === undefined) {
+      args.push(word);
+      delete values[name];
+      continue;
+    }
+    const value = switchValues[text];
+    if (value === undefined) {
+      throw new CtlUsageError(`invalid argument "${text}" for "--${name}" flag`);
+    }
+    values[name] = value;
+  }
+  return { args, values };
 }
 
 /** A usage error once the command is known, so the report can show that command's usage. */
@@ -78,8 +120,11 @@ export async function ctlMain(argv: readonly string[], io: CtlIo = processIo()):
     if (!formats.includes(config.writeOut)) {
       throw new CtlUsageError(`${config.writeOut} not supported as output format`);
     }
-    connection = new Connection({ config, proto: loadEtcdProto() });
-    return await spec.run({ io, config, connection }, parsed);
+    const passwords = new PasswordInput(io);
+    connection = new Connection({
+      config, proto: loadEtcdProto(), credentials: () => credentialsOf(config.user, passwords),
+    });
+    return await spec.run({ io, config, connection, passwords }, parsed);
   } catch (error) {
     return report(io, error, error instanceof CommandUsageError ? error.spec : spec);
   } finally {
@@ -141,6 +186,7 @@ function processIo(): CtlIo {
       for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Buffer));
       return Buffer.concat(chunks);
     },
+    ...(process.stdin.isTTY ? { readTerminalLine: () => readTerminalLine(process.stdin) } : {}),
     env: process.env,
     interrupt: interrupt.signal,
   };

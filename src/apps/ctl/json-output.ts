@@ -303,3 +303,29 @@ export const alarmShape: Shape = [
     ])),
   },
 ];
+
+/** authpb.Permission: `permType` a number, omitted for READ (0). */
+export const permissionShape: Shape = [
+  { name: 'permType', kind: { enum: ['READ', 'WRITE', 'READWRITE'] } },
+  { name: 'key', kind: 'bytes' },
+  { name: 'range_end', kind: 'bytes' },
+];
+
+/** AuthRoleGetResponse. */
+export const roleGetShape: Shape = [
+  header,
+  { name: 'perm', kind: list(message(() => permissionShape)) },
+];
+
+/** AuthUserGetResponse and AuthRoleListResponse. */
+export const rolesShape: Shape = [header, { name: 'roles', kind: list('string') }];
+
+/** AuthUserListResponse. */
+export const userListShape: Shape = [header, { name: 'users', kind: list('string') }];
+
+/** AuthStatusResponse (etcdctl 3.5's `auth status -w json`). */
+export const authStatusShape: Shape = [
+  header,
+  { name: 'enabled', kind: 'bool' },
+  { name: 'authRevision', kind: 'int' },
+];

@@ -160,3 +160,40 @@ export const fromKeyRangeEnd: Buffer = Buffer.from([0]);
 export function rangeEndField(rangeEnd: Buffer | null): { range_end?: Buffer } {
   return rangeEnd === null || rangeEnd.length === 0 ? {} : { range_end: rangeEnd };
 }
+
+/** authpb.Permission. */
+export interface WirePermission {
+  readonly permType: 'READ' | 'WRITE' | 'READWRITE';
+  readonly key: Buffer;
+  readonly range_end: Buffer;
+}
+
+/** AuthRoleGetResponse. */
+export interface WireRoleGetResponse {
+  readonly header: WireHeader | null;
+  readonly perm: readonly WirePermission[];
+}
+
+/** AuthUserGetResponse and AuthRoleListResponse: a header and names. */
+export interface WireRolesResponse {
+  readonly header: WireHeader | null;
+  readonly roles: readonly string[];
+}
+
+/** AuthUserListResponse. */
+export interface WireUserListResponse {
+  readonly header: WireHeader | null;
+  readonly users: readonly string[];
+}
+
+/** AuthStatusResponse. */
+export interface WireAuthStatusResponse {
+  readonly header: WireHeader | null;
+  readonly enabled: boolean;
+  readonly authRevision: Int64;
+}
+
+/** The Auth responses that carry only a header (UserAdd, RoleGrantPermission, …). */
+export interface WireHeaderResponse {
+  readonly header: WireHeader | null;
+}
