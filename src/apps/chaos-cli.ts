@@ -9,6 +9,7 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SynodError } from '../base/index.js';
 import { plantedBugVariable, serverPlantedBugs } from '../server/planted-bugs.js';
 import { faultKinds } from './chaos/nemesis.js';
 import { availabilityTable, campaignTable, type CampaignEntry } from './chaos/campaign.js';
@@ -30,7 +31,7 @@ const usage = `usage: synod chaos [--target synod|etcd|synod,etcd] [--runs N] [-
 /** `120`, `120s`, `2m` → milliseconds. */
 export function parseDuration(text: string): number {
   const match = /^(\d+)(ms|s|m)?$/.exec(text);
-  if (match === null) throw new Error(`--time ${text}: expected e.g. 120s or 2m`);
+  if (match === null) throw new SynodError('SYNOD_INVALID_CONFIG', `--time ${text}: expected e.g. 120s or 2m`);
   const value = Number(match[1]);
   const unit = match[2] ?? 's';
   return unit === 'ms' ? value : unit === 's' ? value * 1_000 : value * 60_000;
@@ -39,7 +40,7 @@ export function parseDuration(text: string): number {
 function listOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T[] {
   const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '');
   for (const item of items) {
-    if (!allowed.includes(item as T)) throw new Error(`--${flag} ${item}: expected one of ${allowed.join(', ')}`);
+    if (!allowed.includes(item as T)) throw new SynodError('SYNOD_INVALID_CONFIG', `--${flag} ${item}: expected one of ${allowed.join(', ')}`);
   }
   return items as T[];
 }
@@ -75,11 +76,11 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
     const nodes = Number(values.nodes);
     const runs = Number(values.runs);
     if (targets.length === 0 || !Number.isInteger(nodes) || nodes < 1 || nodes > 7) {
-      throw new Error('--target synod|etcd[,…] and --nodes 1..7');
+      throw new SynodError('SYNOD_INVALID_CONFIG', '--target synod|etcd[,…] and --nodes 1..7');
     }
-    if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error('--runs 1..1000');
+    if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new SynodError('SYNOD_INVALID_CONFIG', '--runs 1..1000');
     const snapshotCount = Number(values['snapshot-count']);
-    if (!Number.isInteger(snapshotCount) || snapshotCount < 1) throw new Error('--snapshot-count must be a positive integer');
+    if (!Number.isInteger(snapshotCount) || snapshotCount < 1) throw new SynodError('SYNOD_INVALID_CONFIG', '--snapshot-count must be a positive integer');
     options = {
       targets, runs, nodes, json: values.json,
       durationMs: parseDuration(values.time),
@@ -92,7 +93,7 @@ export async function chaosMain(argv: readonly string[]): Promise<number> {
       extraFlags: ['--snapshot-count', String(snapshotCount)],
       ...(values['planted-bug'] === undefined ? {} : { extraEnv: { [plantedBugVariable]: values['planted-bug'] } }),
     };
-    if (!Number.isSafeInteger(options.seed)) throw new Error('--seed must be an integer');
+    if (!Number.isSafeInteger(options.seed)) throw new SynodError('SYNOD_INVALID_CONFIG', '--seed must be an integer');
   } catch (error) {
     console.error(`synod chaos: ${(error as Error).message}\n${usage}`);
     return 2;

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SeededRandom } from '../../base/index.js';
+import { AssertionFailure, SeededRandom } from '../../base/index.js';
 import { loadEtcdProto } from '../../server/grpc/proto.js';
 import { writeUnavailability, type AvailabilityByKind } from './availability.js';
 import { ChaosCluster } from './cluster/chaos-cluster.js';
@@ -73,7 +73,7 @@ function workloadOf(kind: WorkloadKind): Workload {
     case 'register': return registerWorkload() as Workload;
     case 'bank': return bankWorkload() as Workload;
     case 'set': return setWorkload() as Workload;
-    default: throw new Error(`workload ${kind} is not an operation workload`);
+    default: throw new AssertionFailure(`workload ${kind} is not an operation workload`);
   }
 }
 

@@ -6,6 +6,7 @@
  * timeline.
  */
 
+import { AssertionFailure } from '../../base/index.js';
 import type { EtcdProto } from '../../server/grpc/proto.js';
 import { checkLease, type LeaseHistory } from './checkers/lease-checker.js';
 import { checkLock, type LockHistory } from './checkers/lock-checker.js';
@@ -66,7 +67,7 @@ export async function runStreamWorkload(kind: WorkloadKind, context: StreamConte
       return { kind, entries: lockEntries(history), check: () => checkLock(history) };
     }
     default:
-      throw new Error(`${kind} is not a stream workload`);
+      throw new AssertionFailure(`${kind} is not a stream workload`);
   }
 }
 

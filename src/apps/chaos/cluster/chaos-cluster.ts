@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { assert, SynodError } from '../../../base/index.js';
 import type { ChaosMember, ChaosTarget } from '../types.js';
 import { MemberProcess, type MemberTiming } from './member-process.js';
 import { MembershipClient } from './membership-client.js';
@@ -28,7 +29,7 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const address = server.address();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address !== 'object') throw new Error('no port assigned');
+  assert(address !== null && typeof address === 'object', 'a listening server has a port');
   return address.port;
 }
 
@@ -91,7 +92,7 @@ export class ChaosCluster {
   /** The process of member `name`. */
   process(name: string): MemberProcess {
     const found = this.#processes.get(name);
-    if (found === undefined) throw new Error(`no member ${name}`);
+    assert(found !== undefined, `no member ${name}`);
     return found;
   }
 
@@ -133,7 +134,7 @@ export class ChaosCluster {
   async removeMember(name: string, timeoutMs: number): Promise<string> {
     const id = await this.#throughOthers(name, timeoutMs, async (client) => {
       const listed = (await client.list(membershipCallTimeoutMs)).find((member) => member.name === name);
-      if (listed === undefined) throw new Error(`${name} is not a member`);
+      if (listed === undefined) throw new SynodError('SYNOD_MEMBER_NOT_FOUND', `${name} is not a member`);
       await client.remove(listed.id, membershipCallTimeoutMs);
       return listed.id;
     });
@@ -236,6 +237,6 @@ export class ChaosCluster {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const tails = this.members.map((m) => `${m.name}: ${this.process(m.name).logTail.slice(-3).join(' | ')}`);
-    throw new Error(`no agreed leader within ${timeoutMs} ms\n${tails.join('\n')}`);
+    throw new SynodError('SYNOD_NO_LEADER', `no agreed leader within ${timeoutMs} ms\n${tails.join('\n')}`);
   }
 }
