@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AuthStore, MemoryBackend, type AuthChange } from '../../kv/index.js';
+import type { AuthChange, AuthStore } from '../../kv/index.js';
 import { authorize } from './auth-interceptor.js';
+import { storeWith } from './auth-test-kit.js';
 import { issueToken, passwordFingerprint, SignedTokenProvider } from './tokens.js';
 
 const key = Buffer.alloc(32, 7).toString('base64');
 
-function storeWith(changes: AuthChange[]): AuthStore {
-  const store = AuthStore.load(new MemoryBackend());
-  for (const change of changes) store.apply(change);
-  return store;
-}
 
 const setup: AuthChange[] = [
   { action: 'userAdd', name: 'root', passwordHash: 'r' },

@@ -1,7 +1,8 @@
 import { createHmac, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isSynodError } from '../../base/index.js';
-import { AuthStore, MemoryBackend, type AuthChange } from '../../kv/index.js';
+import type { AuthChange, AuthStore } from '../../kv/index.js';
+import { rejectsAsInvalidToken, storeWith } from './auth-test-kit.js';
 import { jwtSignMethods, type JwtSignMethod } from './auth-token-option.js';
 import { jwtKeysFor, keyPairFor } from './jwt-test-kit.js';
 import { JwtTokenProvider, jwtTokenBytesMax, signJwt, verifyJwt } from './jwt-tokens.js';
@@ -9,14 +10,7 @@ import { JwtTokenProvider, jwtTokenBytesMax, signJwt, verifyJwt } from './jwt-to
 const claims = { username: 'alice', revision: 7, exp: 1_000 };
 const segment = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-const invalid = (fn: () => unknown): boolean => {
-  try {
-    fn();
-    return false;
-  } catch (error) {
-    return isSynodError(error, 'SYNOD_AUTH_INVALID_TOKEN');
-  }
-};
+const invalid = rejectsAsInvalidToken;
 
 describe('JWT tokens', () => {
   it.each(jwtSignMethods)('%s: round trip, in the form etcd issues', (method: JwtSignMethod) => {
@@ -101,11 +95,6 @@ describe('JWT tokens', () => {
   });
 });
 
-function storeWith(changes: AuthChange[]): AuthStore {
-  const store = AuthStore.load(new MemoryBackend());
-  for (const change of changes) store.apply(change);
-  return store;
-}
 
 const setup: AuthChange[] = [
   { action: 'userAdd', name: 'root', passwordHash: 'r' },

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isSynodError } from '../../base/index.js';
+import { rejectsAsInvalidToken } from './auth-test-kit.js';
 import { issueToken, newTokenKey, verifyToken } from './tokens.js';
 
-const invalid = (fn: () => unknown): boolean => {
-  try {
-    fn();
-    return false;
-  } catch (error) {
-    return isSynodError(error, 'SYNOD_AUTH_INVALID_TOKEN');
-  }
-};
+const invalid = rejectsAsInvalidToken;
 
 describe('auth tokens', () => {
   it('carry the user and revision until they expire, under their key only', () => {
