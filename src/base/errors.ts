@@ -84,6 +84,17 @@ export const errorCodes = {
   SYNOD_AUTH_BUSY: 'etcdserver: too many requests',
   SYNOD_AUTH_PERMISSION_NOT_GIVEN: 'etcdserver: permission not given',
   SYNOD_AUTH_VERIFY_ONLY: 'auth: token signing attempted with verify-only key',
+  // The SDK (src/client): conditions the client meets itself, not answers from a server.
+  SYNOD_CLIENT_CLOSED: 'the client is closed',
+  SYNOD_CLIENT_UNAVAILABLE: 'no endpoint answered; the request was not sent or its outcome is unknown',
+  SYNOD_CLIENT_DEADLINE: 'the call passed its deadline; a write may still commit (its outcome is unknown)',
+  SYNOD_SERVER_ERROR: 'the server answered with an error the client does not know',
+  SYNOD_INVALID_ARGUMENT: 'an argument is malformed or out of range',
+  SYNOD_LEASE_LOST: 'the lease expired or was revoked; what it kept alive is gone',
+  SYNOD_LOCK_TIMEOUT: 'the lock was not acquired before the timeout',
+  SYNOD_LOCK_BACKEND_UNAVAILABLE: 'the lock backend (Redis, PostgreSQL, SQLite) failed or cannot be reached',
+  SYNOD_STM_RETRIES_EXHAUSTED: 'the software transaction conflicted on every attempt',
+  SYNOD_WATCH_CONSUMER_SLOW: 'a watcher fell too far behind its events and was closed',
 } as const;
 
 /** A stable error code. */

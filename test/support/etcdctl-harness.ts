@@ -63,6 +63,7 @@ export async function startTarget(name: Target['name']): Promise<Target> {
       if (readyLine.test(line)) resolve();
     });
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before serving`)));
+    child.once('error', (error) => reject(new Error(`${name} could not start: ${error.message}`)));
   });
   return { name, child, clientPort, dataDir };
 }

@@ -1,0 +1,21 @@
+/**
+ * `synod/client`: a typed etcd v3 client for Synod and etcd, its coordination recipes, and the
+ * lock backends behind one `LockBackend` interface. docs/client.md is the guide.
+ */
+
+export { SynodClient, type EndpointStatus, type Member } from './client.js';
+export {
+  CompactedError, EtcdServerError, LeaseLostError, LockBackendError, LockTimeoutError,
+} from './errors.js';
+export type {
+  Bytes, DeleteOptions, DeleteResult, KeyRange, KeyValue, PutOptions, PutResult, RangeOptions,
+  RangeResult, ResponseHeader, SortTarget,
+} from './kv-types.js';
+export { prefixEnd } from './kv-types.js';
+export { LeaseKeepAlive, type LeaseGrant, type LeaseTimeToLive } from './lease.js';
+export type { Balancing, ClientAuthOptions, ClientOptions, ClientTlsOptions, Pem } from './options.js';
+export type { CallOptions } from './transport.js';
+export { compare, op, type Compare, type CompareOperator, type Op, type OpResult, type TxnBuilder, type TxnResult } from './txn.js';
+export type { WatchBatch, WatchEvent, WatchOptions, Watcher } from './watch.js';
+export type { AcquireOptions, HeldLock, LockBackend, LockBackendKind } from './locks/lock.js';
+export { SynodError, isSynodError, type ErrorCode } from '../base/index.js';

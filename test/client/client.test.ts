@@ -1,0 +1,4 @@
+import { clientSuite } from './client-suite.js';
+import { startInProcessSynod } from './targets.js';
+
+clientSuite('Synod (in process)', startInProcessSynod);
