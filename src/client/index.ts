@@ -19,3 +19,8 @@ export { compare, op, type Compare, type CompareOperator, type Op, type OpResult
 export type { WatchBatch, WatchEvent, WatchOptions, Watcher } from './watch.js';
 export type { AcquireOptions, HeldLock, LockBackend, LockBackendKind } from './locks/lock.js';
 export { SynodError, isSynodError, type ErrorCode } from '../base/index.js';
+// recipes: session, mutexes; the lock backends
+export { Session, type SessionOptions } from './recipes/session.js';
+export { Mutex, lockNameBytesMax } from './recipes/mutex.js';
+export { ReentrantMutex } from './recipes/reentrant-mutex.js';
+export { EtcdLockBackend, type EtcdLockBackendOptions } from './locks/etcd-lock.js';

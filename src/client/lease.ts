@@ -56,11 +56,15 @@ export class LeaseKeepAlive implements AsyncDisposable {
   #renewTimer: NodeJS.Timeout | null = null;
   #expiryTimer: NodeJS.Timeout | null = null;
   #closed = false;
+  readonly #onClosed: () => void;
 
   /** @internal Use `client.lease.keepAlive`. `grantedAtMs` is when the grant was requested. */
-  constructor(transport: Transport, grant: { id: bigint; ttlSeconds: number; grantedAtMs: number }) {
+  constructor(
+    transport: Transport, grant: { id: bigint; ttlSeconds: number; grantedAtMs: number }, onClosed: () => void,
+  ) {
     this.id = grant.id;
     this.#transport = transport;
+    this.#onClosed = onClosed;
     this.#ttlSeconds = grant.ttlSeconds;
     this.#validUntilMs = grant.grantedAtMs + grant.ttlSeconds * 1000;
     this.#armExpiry();
@@ -81,6 +85,7 @@ export class LeaseKeepAlive implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#onClosed();
     this.#stopTimers();
     this.#stream?.end();
     this.#stream?.cancel();
@@ -203,9 +208,10 @@ export class LeaseApi {
       if (ttl.ttlSeconds <= 0) throw new LeaseLostError(id, 'it does not exist');
       grant = { ttlSeconds: ttl.grantedTtlSeconds, grantedAtMs: askedAtMs - (ttl.grantedTtlSeconds - ttl.ttlSeconds) * 1000 };
     }
-    const keepAlive = new LeaseKeepAlive(this.#transport, { id, ...grant });
+    const keepAlive = new LeaseKeepAlive(this.#transport, { id, ...grant }, () => {
+      if (this.#keepAlives.get(id) === keepAlive) this.#keepAlives.delete(id);
+    });
     this.#keepAlives.set(id, keepAlive);
-    keepAlive.lost.addEventListener('abort', () => this.#keepAlives.delete(id), { once: true });
     return keepAlive;
   }
 
@@ -240,8 +246,7 @@ export class LeaseApi {
 
   /** Stops every keep-alive (the client is closing). */
   close(): void {
-    for (const keepAlive of this.#keepAlives.values()) keepAlive.close();
-    this.#keepAlives.clear();
+    for (const keepAlive of [...this.#keepAlives.values()]) keepAlive.close();
   }
 
   async #grant(ttlSeconds: number, options: CallOptions & { id?: bigint }): Promise<{ grant: LeaseGrant; grantedAtMs: number }> {
