@@ -24,3 +24,5 @@ export { Session, type SessionOptions } from './recipes/session.js';
 export { Mutex, lockNameBytesMax } from './recipes/mutex.js';
 export { ReentrantMutex } from './recipes/reentrant-mutex.js';
 export { EtcdLockBackend, type EtcdLockBackendOptions } from './locks/etcd-lock.js';
+export { ReadWriteLock, Semaphore, semaphorePermitsMax } from './recipes/ranked-locks.js';
+export { acquireAll, multiLockNamesMax, type HeldLocks } from './recipes/multi-lock.js';

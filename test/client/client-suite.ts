@@ -87,6 +87,18 @@ export function clientSuite(label: string, start: () => Promise<ClientTarget>): 
       await client.delete('single/', { prefix: true });
     });
 
+    it('filters kvs by create revision but counts the whole range, as etcd does', async () => {
+      const first = await client.put('filter/a', '1');
+      await client.put('filter/b', '2');
+      await client.put('filter/c', '3');
+      const older = await client.range('filter/', { prefix: true, maxCreateRevision: first.header.revision });
+      expect(older.kvs.map((kv) => kv.key.toString())).toEqual(['filter/a']);
+      expect(older.count).toBe(3n);
+      const counted = await client.range('filter/', { prefix: true, maxCreateRevision: first.header.revision, countOnly: true });
+      expect(counted.count).toBe(3n);
+      await client.delete('filter/', { prefix: true });
+    });
+
     it('commits a transaction by its compares, with each operation answered', async () => {
       const created = await client.txn()
         .if(compare.createRevision('txn/k', '==', 0n))

@@ -6,7 +6,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  EtcdLockBackend, LockTimeoutError, Mutex, ReentrantMutex, Session, isSynodError, op, type SynodClient,
+  EtcdLockBackend, LockTimeoutError, Mutex, ReadWriteLock, ReentrantMutex, Semaphore, Session, acquireAll,
+  isSynodError, op, type SynodClient,
 } from '../../src/client/index.js';
 import { abortedWithin } from './client-suite.js';
 import type { ClientTarget } from './targets.js';
@@ -155,6 +156,93 @@ export function mutexSuite(label: string, start: () => Promise<ClientTarget>): v
       expect(maxHolders).toBe(1);
       expect(tokens).toHaveLength(48);
       expect([...tokens].sort((x, y) => (x < y ? -1 : 1))).toEqual(tokens);
+    });
+    it('lets readers share and a writer exclude, in arrival order (a waiting writer is not starved)', async () => {
+      await using a = await Session.create(client, { ttlSeconds: 30 });
+      await using b = await Session.create(client, { ttlSeconds: 30 });
+      const lockA = new ReadWriteLock(a, 'rw');
+      const lockB = new ReadWriteLock(b, 'rw');
+      const read1 = await lockA.acquireRead();
+      const read2 = await lockB.acquireRead();
+      const events: string[] = [];
+      const write = lockB.acquireWrite().then((held) => (events.push('write'), held));
+      await until('writer queued', 5000, async () => (await keysUnder('rw/write/')).length === 1);
+      const lateRead = lockA.acquireRead().then((held) => (events.push('late read'), held));
+      await until('late reader queued', 5000, async () => (await keysUnder('rw/read/')).length === 3);
+      await read1.release();
+      expect(events).toEqual([]);
+      await read2.release();
+      const writeGrant = await write;
+      expect(events).toEqual(['write']);
+      await writeGrant.release();
+      const lateGrant = await lateRead;
+      expect(events).toEqual(['write', 'late read']);
+      expect(lateGrant.fencingToken! > writeGrant.fencingToken!).toBe(true);
+      await lateGrant.release();
+      expect(await keysUnder('rw/')).toEqual([]);
+    });
+
+    it('admits at most the permits of a semaphore, FIFO, and times out the rest cleanly', async () => {
+      const sessions = await Promise.all([0, 1, 2, 3].map(() => Session.create(client, { ttlSeconds: 30 })));
+      try {
+        let holding = 0;
+        let most = 0;
+        await Promise.all(sessions.map(async (session) => {
+          const semaphore = new Semaphore(session, 'permits', 2);
+          for (let round = 0; round < 3; round++) {
+            await using _permit = await semaphore.acquire({ timeoutMs: 20_000 });
+            holding++;
+            most = Math.max(most, holding);
+            await client.put('permits-work', 'x');
+            holding--;
+          }
+        }));
+        expect(most).toBe(2);
+        const [s0, s1, s2] = sessions as [Session, Session, Session];
+        const first = await new Semaphore(s0, 'full', 2).acquire();
+        const second = await new Semaphore(s1, 'full', 2).acquire();
+        const refused = await new Semaphore(s2, 'full', 2).acquire({ timeoutMs: 150 }).catch((error) => error);
+        expect(refused).toBeInstanceOf(LockTimeoutError);
+        expect(await keysUnder('full/')).toHaveLength(2);
+        await first.release();
+        await second.release();
+      } finally {
+        for (const session of sessions) await session.close();
+      }
+      expect(() => new Semaphore(sessions[0]!, 'bad', 0)).toThrow(/permits/);
+    });
+
+    it('takes several locks all or nothing without deadlock, whatever order callers name them in', async () => {
+      const one = await EtcdLockBackend.create(target.client(), { ttlSeconds: 30 });
+      const two = await EtcdLockBackend.create(target.client(), { ttlSeconds: 30 });
+      try {
+        let inside = 0;
+        let most = 0;
+        const worker = async (backend: EtcdLockBackend, names: string[]): Promise<void> => {
+          for (let round = 0; round < 6; round++) {
+            await using _all = await acquireAll(backend, names, { timeoutMs: 20_000 });
+            inside++;
+            most = Math.max(most, inside);
+            await client.put('multi-work', 'x');
+            inside--;
+          }
+        };
+        await Promise.all([worker(one, ['m/a', 'm/b']), worker(two, ['m/b', 'm/a'])]);
+        expect(most).toBe(1);
+        const blocker = await two.acquire('m/b');
+        const partial = await acquireAll(one, ['m/a', 'm/b'], { timeoutMs: 200 }).catch((error) => error);
+        expect(partial).toBeInstanceOf(LockTimeoutError);
+        // 'm/a' was taken first and must have been given back.
+        const free = await two.tryAcquire('m/a');
+        expect(free).not.toBeNull();
+        await free!.release();
+        await blocker.release();
+      } finally {
+        for (const backend of [one, two]) {
+          await backend.close();
+          backend.session.client.close();
+        }
+      }
     });
   });
 }

@@ -6,7 +6,7 @@
 
 import type { SynodClient } from '../client.js';
 import { CompactedError, LockTimeoutError } from '../errors.js';
-import type { Bytes } from '../kv-types.js';
+import type { Bytes, KeyRange } from '../kv-types.js';
 import type { Watcher } from '../watch.js';
 
 /** A signal that aborts when any of `signals` does, or after `timeoutMs` with a LockTimeoutError. */
@@ -43,23 +43,25 @@ export function waitScope(options: {
 }
 
 /**
- * Resolves once `key` is deleted at `revision` or later, or once the history from `revision` was
+ * Resolves once `key` (or any key of `range`) is deleted at `revision` or later, or once the history from `revision` was
  * compacted away (the caller then reads the key again, as it does after every wait). Rejects with
  * the signal's reason when aborted.
  */
 export async function waitForDelete(
-  client: SynodClient, key: Bytes, revision: bigint, signal: AbortSignal,
+  client: SynodClient, key: Bytes, revision: bigint, signal: AbortSignal, range: KeyRange = {},
 ): Promise<void> {
   signal.throwIfAborted();
   let watcher: Watcher;
   try {
-    watcher = await client.watch(key, { startRevision: revision, filters: { noPut: true } });
+    watcher = await client.watch(key, { ...range, startRevision: revision, filters: { noPut: true } });
   } catch (error) {
     if (error instanceof CompactedError) return;
     throw error;
   }
   const onAbort = (): void => void watcher.close();
   signal.addEventListener('abort', onAbort, { once: true });
+  // An abort while the watch was being created fires no event for the listener added after it.
+  if (signal.aborted) onAbort();
   try {
     // A delete at any revision from `revision` on ends the wait; puts are filtered out.
     for await (const batch of watcher) {
