@@ -5,12 +5,14 @@
 
 import { runDefragBench } from './defrag.js';
 import { runKvBench } from './kv.js';
+import { runLocksBench } from './locks.js';
 import { runRaftBench } from './raft.js';
 
 const suites: Record<string, (options: { json: boolean; args: string[] }) => Promise<void> | void> = {
   raft: runRaftBench,
   kv: runKvBench,
   defrag: runDefragBench,
+  locks: runLocksBench,
 };
 
 const [suite, ...rest] = process.argv.slice(2);

@@ -158,12 +158,17 @@ export class TxnBuilder {
     return this;
   }
 
-  /** Sends the transaction. It is a write: never resent once its outcome is unknown. */
-  async commit(options?: CallOptions): Promise<TxnResult> {
+  /**
+   * Sends the transaction. One that writes is never resent once its outcome is unknown, unless
+   * the caller vouches with `idempotent: true` that applying it twice equals applying it once
+   * (a create-if-absent guarded by `createRevision == 0`, a delete guarded by a create revision),
+   * as the lock recipes do; then it is retried like a read.
+   */
+  async commit(options: CallOptions & { readonly idempotent?: boolean } = {}): Promise<TxnResult> {
     const request = txnRequestOf(this.#compares, this.#success, this.#failure);
     const readOnly = [...this.#success, ...this.#failure].every((each) => 'request_range' in each.wire);
     const wire = await this.#transport.unary<Parameters<typeof txnResultOf>[0]>(
-      { service: 'KV', method: 'Txn', request, idempotent: readOnly }, options,
+      { service: 'KV', method: 'Txn', request, idempotent: readOnly || options.idempotent === true }, options,
     );
     return txnResultOf(wire);
   }

@@ -77,21 +77,50 @@ function abortable(promise: Promise<void>, signal: AbortSignal): Promise<void> {
 /** Locks as etcd Mutexes on one session. */
 export class EtcdLockBackend implements LockBackend {
   readonly kind: 'synod' | 'etcd';
-  readonly session: Session;
   readonly #prefix: string;
+  readonly #ttlSeconds: number;
   readonly #turns = new LocalTurns();
   readonly #held = new Set<HeldLock>();
+  #session: Session;
+  #replacing: Promise<Session> | null = null;
 
-  private constructor(kind: 'synod' | 'etcd', session: Session, prefix: string) {
+  private constructor(kind: 'synod' | 'etcd', session: Session, options: { prefix: string; ttlSeconds: number }) {
     this.kind = kind;
-    this.session = session;
-    this.#prefix = prefix;
+    this.#session = session;
+    this.#prefix = options.prefix;
+    this.#ttlSeconds = options.ttlSeconds;
   }
 
   /** Opens a session on `client` for the backend's locks. */
   static async create(client: SynodClient, options: EtcdLockBackendOptions = {}): Promise<EtcdLockBackend> {
-    const session = await Session.create(client, { ttlSeconds: options.ttlSeconds ?? 10 });
-    return new EtcdLockBackend(options.kind ?? 'synod', session, options.keyPrefix ?? '/synod/locks/');
+    const ttlSeconds = options.ttlSeconds ?? 10;
+    const session = await Session.create(client, { ttlSeconds });
+    return new EtcdLockBackend(options.kind ?? 'synod', session, { prefix: options.keyPrefix ?? '/synod/locks/', ttlSeconds });
+  }
+
+  /** The session locks are taken on now. */
+  get session(): Session {
+    return this.#session;
+  }
+
+  /**
+   * The current session, or a new one once it is lost: the grants on the lost session have
+   * already lost their locks (their `lost` fired); later acquisitions need a live lease.
+   */
+  async #liveSession(): Promise<Session> {
+    if (!this.#session.lost.aborted) return this.#session;
+    this.#replacing ??= Session.create(this.#session.client, { ttlSeconds: this.#ttlSeconds }).then(
+      (session) => {
+        this.#session = session;
+        this.#replacing = null;
+        return session;
+      },
+      (error: unknown) => {
+        this.#replacing = null;
+        throw error;
+      },
+    );
+    return this.#replacing;
   }
 
   async acquire(name: string, options: AcquireOptions = {}): Promise<HeldLock> {
@@ -99,7 +128,7 @@ export class EtcdLockBackend implements LockBackend {
     try {
       const endTurn = await this.#turns.take(name, scope.signal);
       try {
-        const held = await new Mutex(this.session, this.#prefix + name).acquire({ signal: scope.signal });
+        const held = await new Mutex(await this.#liveSession(), this.#prefix + name).acquire({ signal: scope.signal });
         return this.#track(name, held, endTurn);
       } catch (error) {
         endTurn();
@@ -115,7 +144,7 @@ export class EtcdLockBackend implements LockBackend {
     const endTurn = this.#turns.tryTake(name);
     if (endTurn === null) return null;
     try {
-      const held = await new Mutex(this.session, this.#prefix + name).tryAcquire();
+      const held = await new Mutex(await this.#liveSession(), this.#prefix + name).tryAcquire();
       if (held === null) {
         endTurn();
         return null;
@@ -130,7 +159,7 @@ export class EtcdLockBackend implements LockBackend {
   /** Releases every lock it holds and revokes the session. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#held].map((held) => held.release()));
-    await this.session.close();
+    await this.#session.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

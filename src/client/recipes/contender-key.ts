@@ -5,7 +5,7 @@
  * session hold several places, so each acquisition gets `<prefix><lease hex>-<sequence>`.
  */
 
-import { SynodError } from '../../base/index.js';
+import { SynodError, assert } from '../../base/index.js';
 import type { HeldLock } from '../locks/lock.js';
 import { compare, op } from '../txn.js';
 import type { Session } from './session.js';
@@ -18,15 +18,25 @@ export function uniqueContenderKey(session: Session, prefix: string): string {
   return `${prefix}${session.leaseId.toString(16)}-${sequence.toString(16)}`;
 }
 
-/** Puts `key` on the session's lease; resolves to its create revision. */
+/**
+ * Creates `key` on the session's lease if absent; resolves to its create revision. The Txn is
+ * create-if-absent, so a resend after a failover reads the key created by the first attempt.
+ */
 export async function createContender(session: Session, key: string, signal?: AbortSignal): Promise<bigint> {
-  const { header } = await session.client.put(key, '', { lease: session.leaseId, ...(signal === undefined ? {} : { signal }) });
-  return header.revision;
+  const result = await session.client.txn()
+    .if(compare.createRevision(key, '==', 0n))
+    .then(op.put(key, '', { lease: session.leaseId }))
+    .else(op.get(key))
+    .commit({ idempotent: true, ...(signal === undefined ? {} : { signal }) });
+  if (result.succeeded) return result.header.revision;
+  const existing = result.responses[0];
+  assert(existing?.kind === 'range' && existing.range.kvs[0] !== undefined, 'contender: an existing key is read back');
+  return existing.range.kvs[0].createRevision;
 }
 
 /** Deletes `key` if it is still the one created at `createRevision` (never a later one). */
 export async function deleteContender(session: Session, key: string, createRevision: bigint): Promise<void> {
-  await session.client.txn().if(compare.createRevision(key, '==', createRevision)).then(op.delete(key)).commit();
+  await session.client.txn().if(compare.createRevision(key, '==', createRevision)).then(op.delete(key)).commit({ idempotent: true });
 }
 
 /** Like deleteContender for a wait that gave up: errors are left to the lease's expiry. */

@@ -163,7 +163,8 @@ export class Mutex {
       .if(compare.createRevision(this.#key, '==', 0n))
       .then(op.put(this.#key, '', { lease: this.session.leaseId }), owner)
       .else(op.get(this.#key), owner)
-      .commit(signal === undefined ? {} : { signal });
+      // Sent twice, the second finds the key and reads it: the same outcome, so failover may resend.
+      .commit({ idempotent: true, ...(signal === undefined ? {} : { signal }) });
     const [mine, first] = result.responses;
     let createRevision: bigint;
     if (result.succeeded) {
@@ -229,12 +230,12 @@ export class Mutex {
     await this.session.client.txn()
       .if(compare.createRevision(this.#key, '==', grant.fencingToken))
       .then(op.delete(this.#key))
-      .commit();
+      .commit({ idempotent: true });
   }
 
   async #withdraw(): Promise<void> {
     try {
-      await this.session.client.delete(this.#key);
+      await this.session.client.txn().then(op.delete(this.#key)).commit({ idempotent: true });
     } catch {
       // The session's lease deletes the key at the latest when it expires.
     }
