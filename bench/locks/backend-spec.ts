@@ -4,9 +4,11 @@
  * factory, `openLockBackend`, turns a spec into a `LockBackend`.
  */
 
-import { SynodClient } from '../../src/client/index.js';
+import { SynodClient } from '../../src/client/client.js';
 import { EtcdLockBackend } from '../../src/client/locks/etcd-lock.js';
 import type { LockBackend } from '../../src/client/locks/lock.js';
+import { RedisLockBackend } from '../../src/client/locks/redis-lock.js';
+import { RedlockBackend } from '../../src/client/locks/redlock.js';
 
 /** A backend to open, with the lock TTL the run uses. */
 export type LockBackendSpec =
@@ -49,5 +51,12 @@ function closingClient(backend: EtcdLockBackend, client: SynodClient): LockBacke
 }
 
 async function openOtherBackend(spec: Exclude<LockBackendSpec, { kind: 'synod' | 'etcd' }>): Promise<LockBackend> {
-  throw new Error(`lock backend ${spec.kind} is not wired into the benchmark yet`);
+  switch (spec.kind) {
+    case 'redis':
+      return RedisLockBackend.connect({ url: spec.url, ttlMs: spec.ttlMs });
+    case 'redlock':
+      return RedlockBackend.connect({ urls: spec.urls, ttlMs: spec.ttlMs });
+    default:
+      throw new Error(`lock backend ${spec.kind} is not wired into the benchmark yet`);
+  }
 }

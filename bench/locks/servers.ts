@@ -9,6 +9,7 @@
 import type { LockBackendKind } from '../../src/client/locks/lock.js';
 import type { EtcdProto } from '../../src/server/grpc/proto.js';
 import { startTarget, stopTarget } from '../../test/support/etcdctl-harness.js';
+import { startRedisServer, startRedisServers } from '../../test/support/redis-servers.js';
 import type { LockBackendSpec } from './backend-spec.js';
 import type { LockFault } from './safety.js';
 
@@ -44,6 +45,31 @@ function etcdApiServer(kind: 'synod' | 'etcd'): Starter {
   };
 }
 
+/** One redis-server without persistence; its fault is a restart that comes back empty. */
+const redisServer: Starter = async () => {
+  const server = await startRedisServer();
+  return {
+    kind: 'redis',
+    spec: { kind: 'redis', url: server.url, ttlMs: benchTtlMs },
+    safetySpec: { kind: 'redis', url: server.url, ttlMs: safetyTtlMs },
+    fault: { fault: 'primary-restart', inject: () => server.restart() },
+    stop: () => server.stop(),
+  };
+};
+
+/** Three independent redis-servers; the fault restarts one of them (empty). */
+const redlockServers: Starter = async () => {
+  const servers = await startRedisServers(3);
+  const urls = servers.map((server) => server.url);
+  return {
+    kind: 'redlock',
+    spec: { kind: 'redlock', urls, ttlMs: benchTtlMs },
+    safetySpec: { kind: 'redlock', urls, ttlMs: safetyTtlMs },
+    fault: { fault: 'primary-restart', inject: () => servers[0]!.restart() },
+    stop: async () => void (await Promise.all(servers.map((server) => server.stop()))),
+  };
+};
+
 function notWired(kind: LockBackendKind): Starter {
   return async () => {
     throw new Error(`lock backend ${kind}: its servers are not wired into the benchmark yet`);
@@ -54,8 +80,8 @@ function notWired(kind: LockBackendKind): Starter {
 export const lockServers: Readonly<Record<LockBackendKind, Starter>> = {
   synod: etcdApiServer('synod'),
   etcd: etcdApiServer('etcd'),
-  redis: notWired('redis'),
-  redlock: notWired('redlock'),
+  redis: redisServer,
+  redlock: redlockServers,
   postgres: notWired('postgres'),
   sqlite: notWired('sqlite'),
 };

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { ChaosCluster } from '../../src/apps/chaos/cluster/chaos-cluster.js';
 import { PeerNetwork } from '../../src/apps/chaos/network/peer-network.js';
 import { SeededRandom } from '../../src/base/index.js';
-import { SynodClient, type ClientOptions } from '../../src/client/index.js';
+import { SynodClient } from '../../src/client/client.js';
+import type { ClientOptions } from '../../src/client/options.js';
 
 /** A running three-member cluster. */
 export interface ClusterTarget {
