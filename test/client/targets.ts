@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { SynodClient, type ClientOptions } from '../../src/client/index.js';
 import { createGrpcServer } from '../../src/server/api/grpc-server.js';
+import { MemberAuthSource, authInterceptor } from '../../src/server/auth/auth-interceptor.js';
 import { parseServerFlags } from '../../src/server/flags.js';
 import { loadEtcdProto } from '../../src/server/grpc/proto.js';
 import { startServer } from '../../src/server/server.js';
@@ -33,14 +34,19 @@ function targetOf(name: ClientTarget['name'], endpoint: string, stop: () => Prom
   };
 }
 
-/** A single Synod member in this process, on a free loopback port, with its own data directory. */
+/**
+ * A single Synod member in this process, on a free loopback port, with its own data directory,
+ * wired as `synod server` wires it (auth checked on every call).
+ */
 export async function startInProcessSynod(): Promise<ClientTarget> {
   const proto = loadEtcdProto();
   const dataDir = await mkdtemp(join(tmpdir(), 'synod-client-'));
   const config = parseServerFlags(['--data-dir', dataDir, '--listen-client-urls', 'http://127.0.0.1:0'], {});
+  const authSource = new MemberAuthSource();
   const server = await startServer({
-    config, logger: pino({ level: 'silent' }), grpc: createGrpcServer({ proto }),
-    registerServices: etcdServices(proto), synodVersion: '0.0.0-test',
+    config, logger: pino({ level: 'silent' }),
+    grpc: createGrpcServer({ proto, interceptors: [authInterceptor({ source: authSource })] }),
+    registerServices: etcdServices(proto, { authSource }), synodVersion: '0.0.0-test',
   });
   return targetOf('synod', `127.0.0.1:${server.clientPort}`, async () => {
     await server.close();

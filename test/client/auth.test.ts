@@ -1,0 +1,4 @@
+import { authSuite } from './auth-suite.js';
+import { startInProcessSynod } from './targets.js';
+
+authSuite('Synod (in process)', startInProcessSynod);
