@@ -26,3 +26,15 @@ export { ReentrantMutex } from './recipes/reentrant-mutex.js';
 export { EtcdLockBackend, type EtcdLockBackendOptions } from './locks/etcd-lock.js';
 export { ReadWriteLock, Semaphore, semaphorePermitsMax } from './recipes/ranked-locks.js';
 export { acquireAll, multiLockNamesMax, type HeldLocks } from './recipes/multi-lock.js';
+// recipes: election, barriers, queues, counter, stm, cache
+export {
+  Election, Leadership, electionNameBytesMax, type CampaignOptions, type ElectionLeader,
+} from './recipes/election.js';
+export { LeaderLatch, type LeaderLatchOptions } from './recipes/leader-latch.js';
+export { Barrier, DoubleBarrier, doubleBarrierParticipantsMax } from './recipes/barrier.js';
+export { PriorityQueue, Queue, queuePriorityMax } from './recipes/queue.js';
+export { Counter, counterRetriesMaxDefault, type CounterOptions } from './recipes/counter.js';
+export { runStm, stmKeysMax, stmRetriesMaxDefault, type Stm, type StmIsolation, type StmOptions } from './recipes/stm.js';
+export {
+  PrefixCache, PrefixCacheChangeEvent, prefixCacheKeysMaxDefault, type PrefixCacheClient, type PrefixCacheOptions,
+} from './recipes/prefix-cache.js';
