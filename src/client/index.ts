@@ -38,3 +38,8 @@ export { runStm, stmKeysMax, stmRetriesMaxDefault, type Stm, type StmIsolation, 
 export {
   PrefixCache, PrefixCacheChangeEvent, prefixCacheKeysMaxDefault, type PrefixCacheClient, type PrefixCacheOptions,
 } from './recipes/prefix-cache.js';
+// lock backends outside the cluster (their drivers are optional peer dependencies)
+export { RedisLockBackend, type RedisLockConnectOptions } from './locks/redis-lock.js';
+export { RedlockBackend, type RedlockConnectOptions } from './locks/redlock.js';
+export { PostgresLockBackend, type PostgresLockBackendOptions, type PostgresLockMode } from './locks/postgres-lock.js';
+export { SqliteLockBackend, type SqliteLockBackendOptions, type SqliteLockMode } from './locks/sqlite-lock.js';
