@@ -7,7 +7,9 @@
 import { SynodClient } from '../../src/client/client.js';
 import { EtcdLockBackend } from '../../src/client/locks/etcd-lock.js';
 import type { LockBackend } from '../../src/client/locks/lock.js';
+import { PostgresLockBackend } from '../../src/client/locks/postgres-lock.js';
 import { RedisLockBackend } from '../../src/client/locks/redis-lock.js';
+import { SqliteLockBackend } from '../../src/client/locks/sqlite-lock.js';
 import { RedlockBackend } from '../../src/client/locks/redlock.js';
 
 /** A backend to open, with the lock TTL the run uses. */
@@ -56,7 +58,35 @@ async function openOtherBackend(spec: Exclude<LockBackendSpec, { kind: 'synod' |
       return RedisLockBackend.connect({ url: spec.url, ttlMs: spec.ttlMs });
     case 'redlock':
       return RedlockBackend.connect({ urls: spec.urls, ttlMs: spec.ttlMs });
-    default:
-      throw new Error(`lock backend ${spec.kind} is not wired into the benchmark yet`);
+    case 'postgres':
+      return PostgresLockBackend.connect({ pool: await sharedPool(spec.connectionString), ttlMs: spec.ttlMs });
+    case 'sqlite':
+      return SqliteLockBackend.open({ path: spec.path, ttlMs: spec.ttlMs });
   }
+}
+
+/**
+ * Connections one process opens to PostgreSQL, shared by all its contenders: a hundred
+ * contenders each with their own pool would pass the server's max_connections (100), and an
+ * application shares one pool anyway. The lease-row mode holds a connection only per statement.
+ */
+const sharedPoolConnectionsMax = 20;
+const sharedPools = new Map<string, import('pg').Pool>();
+
+async function sharedPool(connectionString: string): Promise<import('pg').Pool> {
+  let pool = sharedPools.get(connectionString);
+  if (pool === undefined) {
+    const { default: pg } = await import('pg');
+    pool = new pg.Pool({ connectionString, max: sharedPoolConnectionsMax });
+    pool.on('error', () => undefined);
+    sharedPools.set(connectionString, pool);
+  }
+  return pool;
+}
+
+/** Ends the shared PostgreSQL pools (after the backends on them are closed). */
+export async function closeSharedPools(): Promise<void> {
+  const pools = [...sharedPools.values()];
+  sharedPools.clear();
+  await Promise.allSettled(pools.map((pool) => pool.end()));
 }

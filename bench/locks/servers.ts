@@ -9,7 +9,12 @@
 import type { LockBackendKind } from '../../src/client/locks/lock.js';
 import type { EtcdProto } from '../../src/server/grpc/proto.js';
 import { startTarget, stopTarget } from '../../test/support/etcdctl-harness.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostgres } from '../../test/support/postgres-server.js';
 import { startRedisServer, startRedisServers } from '../../test/support/redis-servers.js';
+import { closeSharedPools } from './backend-spec.js';
 import type { LockBackendSpec } from './backend-spec.js';
 import type { LockFault } from './safety.js';
 
@@ -70,11 +75,34 @@ const redlockServers: Starter = async () => {
   };
 };
 
-function notWired(kind: LockBackendKind): Starter {
-  return async () => {
-    throw new Error(`lock backend ${kind}: its servers are not wired into the benchmark yet`);
+/** A throwaway PostgreSQL 15 cluster (fsync on); the fault is a restart while a lock is held. */
+const postgresServer: Starter = async () => {
+  const server = await startPostgres();
+  const { connectionString } = server;
+  return {
+    kind: 'postgres',
+    spec: { kind: 'postgres', connectionString, ttlMs: benchTtlMs },
+    safetySpec: { kind: 'postgres', connectionString, ttlMs: safetyTtlMs },
+    fault: { fault: 'server-restart', inject: () => server.restart() },
+    stop: async () => {
+      await closeSharedPools();
+      await server.stop();
+    },
   };
-}
+};
+
+/** A SQLite file in a temporary directory; no server, so no server fault. */
+const sqliteFile: Starter = async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'synod-bench-sqlite-'));
+  const path = join(directory, 'locks.db');
+  return {
+    kind: 'sqlite',
+    spec: { kind: 'sqlite', path, ttlMs: benchTtlMs },
+    safetySpec: { kind: 'sqlite', path, ttlMs: safetyTtlMs },
+    fault: null,
+    stop: () => rm(directory, { recursive: true, force: true }),
+  };
+};
 
 /** How to start each backend's servers. */
 export const lockServers: Readonly<Record<LockBackendKind, Starter>> = {
@@ -82,6 +110,6 @@ export const lockServers: Readonly<Record<LockBackendKind, Starter>> = {
   etcd: etcdApiServer('etcd'),
   redis: redisServer,
   redlock: redlockServers,
-  postgres: notWired('postgres'),
-  sqlite: notWired('sqlite'),
+  postgres: postgresServer,
+  sqlite: sqliteFile,
 };
