@@ -1,7 +1,7 @@
 /**
  * Barriers: etcd's `recipes.Barrier` and `recipes.DoubleBarrier` (Curator's DistributedBarrier
- * and DistributedDoubleBarrier), and two helpers the queue and election recipes share with them:
- * `createUniqueKey` and `waitForEvent` (a bounded watch for one event, abortable at any point).
+ * and DistributedDoubleBarrier), and `createUniqueKey`, which the queue recipes share with them.
+ * They wait with `waitForEvent` (wait.ts: a watch for one event, abortable at any point).
  *
  * - `Barrier` is one key: `hold` creates it, `release` deletes it, `wait` returns once it is
  *   absent. It is on no lease (as etcd's), because the one who holds it and the one who releases
@@ -19,15 +19,14 @@
  * `count` the participants agreed on does not match how many came.
  */
 
-import { SynodError, isSynodError } from '../../base/index.js';
+import { SynodError } from '../../base/index.js';
 import type { SynodClient } from '../client.js';
 import { invalidArgument } from '../errors.js';
 import type { Bytes, KeyValue } from '../kv-types.js';
 import type { CallOptions } from '../transport.js';
 import { compare, op } from '../txn.js';
-import type { WatchEvent, Watcher } from '../watch.js';
 import type { Session } from './session.js';
-import { waitScope } from './wait.js';
+import { waitForEvent, waitScope } from './wait.js';
 
 /** A double barrier for more participants than this is refused. */
 export const doubleBarrierParticipantsMax = 10_000;
@@ -55,49 +54,6 @@ export async function createUniqueKey(
   }
   const detail = `no unique key under ${prefix} after ${uniqueKeyAttemptsMax} attempts`;
   throw new SynodError('SYNOD_STM_RETRIES_EXHAUSTED', detail);
-}
-
-/**
- * The first event of `type` on `key` (a prefix if asked) at `startRevision` or later; null when
- * that history was compacted away (the caller reads the key again). Rejects with the signal's
- * reason when aborted.
- */
-export async function waitForEvent(client: SynodClient, key: Bytes, options: {
-  readonly type: 'put' | 'delete'; readonly startRevision: bigint; readonly prefix?: boolean;
-  readonly signal: AbortSignal;
-}): Promise<WatchEvent | null> {
-  const { signal } = options;
-  signal.throwIfAborted();
-  let watcher: Watcher;
-  try {
-    watcher = await client.watch(key, {
-      startRevision: options.startRevision, prefix: options.prefix === true,
-      filters: options.type === 'put' ? { noDelete: true } : { noPut: true },
-    });
-  } catch (error) {
-    if (isSynodError(error, 'SYNOD_COMPACTED')) return null;
-    throw error;
-  }
-  const onAbort = (): void => void watcher.close();
-  signal.addEventListener('abort', onAbort, { once: true });
-  // An abort while the watch was being created fired no listener: it would wait forever.
-  if (signal.aborted) onAbort();
-  try {
-    for await (const batch of watcher) {
-      const event = batch.events.find((each) => each.type === options.type);
-      if (event !== undefined) return event;
-    }
-    // Only our own close ends the iteration quietly, and only an abort closes it.
-    signal.throwIfAborted();
-    return null;
-  } catch (error) {
-    signal.throwIfAborted();
-    if (isSynodError(error, 'SYNOD_COMPACTED')) return null;
-    throw error;
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    await watcher.close();
-  }
 }
 
 function checkedKey(key: string): string {

@@ -34,7 +34,7 @@ import { toBuffer, type Bytes, type KeyValue } from '../kv-types.js';
 import type { CallOptions } from '../transport.js';
 import { compare, op } from '../txn.js';
 import type { WatchEvent } from '../watch.js';
-import { waitForEvent } from './barrier.js';
+import { waitForEvent } from './wait.js';
 import type { Session } from './session.js';
 import { waitScope } from './wait.js';
 

@@ -22,7 +22,8 @@ import type { SynodClient } from '../client.js';
 import { invalidArgument } from '../errors.js';
 import type { Bytes, KeyValue, RangeOptions } from '../kv-types.js';
 import { compare, op } from '../txn.js';
-import { createUniqueKey, waitForEvent } from './barrier.js';
+import { createUniqueKey } from './barrier.js';
+import { waitForEvent } from './wait.js';
 
 /** Highest priority number accepted (etcd's uint16). */
 export const queuePriorityMax = 65_535;

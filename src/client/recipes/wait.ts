@@ -5,9 +5,10 @@
  */
 
 import type { SynodClient } from '../client.js';
-import { CompactedError, LockTimeoutError } from '../errors.js';
+import { isSynodError } from '../../base/index.js';
+import { LockTimeoutError } from '../errors.js';
 import type { Bytes, KeyRange } from '../kv-types.js';
-import type { Watcher } from '../watch.js';
+import type { WatchEvent, Watcher } from '../watch.js';
 
 /** A signal that aborts when any of `signals` does, or after `timeoutMs` with a LockTimeoutError. */
 export interface WaitScope {
@@ -43,36 +44,55 @@ export function waitScope(options: {
 }
 
 /**
- * Resolves once `key` (or any key of `range`) is deleted at `revision` or later, or once the history from `revision` was
- * compacted away (the caller then reads the key again, as it does after every wait). Rejects with
- * the signal's reason when aborted.
+ * The first event of `type` on `key` (a prefix if asked) at `startRevision` or later; null when
+ * that history was compacted away (the caller reads the key again). Rejects with the signal's
+ * reason when aborted.
  */
-export async function waitForDelete(
-  client: SynodClient, key: Bytes, revision: bigint, signal: AbortSignal, range: KeyRange = {},
-): Promise<void> {
+export async function waitForEvent(client: SynodClient, key: Bytes, options: {
+  readonly type: 'put' | 'delete'; readonly startRevision: bigint; readonly prefix?: boolean;
+  readonly signal: AbortSignal;
+}): Promise<WatchEvent | null> {
+  const { signal } = options;
   signal.throwIfAborted();
   let watcher: Watcher;
   try {
-    watcher = await client.watch(key, { ...range, startRevision: revision, filters: { noPut: true } });
+    watcher = await client.watch(key, {
+      startRevision: options.startRevision, prefix: options.prefix === true,
+      filters: options.type === 'put' ? { noDelete: true } : { noPut: true },
+    });
   } catch (error) {
-    if (error instanceof CompactedError) return;
+    if (isSynodError(error, 'SYNOD_COMPACTED')) return null;
     throw error;
   }
   const onAbort = (): void => void watcher.close();
   signal.addEventListener('abort', onAbort, { once: true });
-  // An abort while the watch was being created fires no event for the listener added after it.
+  // An abort while the watch was being created fired no listener: it would wait forever.
   if (signal.aborted) onAbort();
   try {
-    // A delete at any revision from `revision` on ends the wait; puts are filtered out.
     for await (const batch of watcher) {
-      if (batch.events.some((event) => event.type === 'delete')) return;
+      const event = batch.events.find((each) => each.type === options.type);
+      if (event !== undefined) return event;
     }
+    // Only our own close ends the iteration quietly, and only an abort closes it.
     signal.throwIfAborted();
+    return null;
   } catch (error) {
     signal.throwIfAborted();
-    if (!(error instanceof CompactedError)) throw error;
+    if (isSynodError(error, 'SYNOD_COMPACTED')) return null;
+    throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);
     await watcher.close();
   }
+}
+
+/**
+ * Resolves once `key` (or any key of `range`) is deleted at `revision` or later, or once the
+ * history from `revision` was compacted away (the caller reads the key again, as it does after
+ * every wait). Rejects with the signal's reason when aborted.
+ */
+export async function waitForDelete(
+  client: SynodClient, key: Bytes, revision: bigint, signal: AbortSignal, range: KeyRange = {},
+): Promise<void> {
+  await waitForEvent(client, key, { type: 'delete', startRevision: revision, prefix: range.prefix === true, signal });
 }
