@@ -4,8 +4,8 @@
  * the source tree; each block runs as its own process (node --import tsx) with SYNOD_ENDPOINT set.
  */
 
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,30 @@ describe('docs/client.md examples', () => {
 
   it('has examples to run', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('type-checks every example under the project\'s strict settings', async () => {
+    // Inside the repository (git-ignored), so the project's tsconfig and node_modules apply.
+    const checkDirectory = join(repositoryRoot, '.docs-examples');
+    await rm(checkDirectory, { recursive: true, force: true });
+    await mkdir(checkDirectory, { recursive: true });
+    try {
+      const files: string[] = [];
+      for (const [index, block] of blocks.entries()) {
+        const file = join(checkDirectory, `example-${index + 1}.mts`);
+        await writeFile(file, `${block.replaceAll(`from 'synod/client'`, `from '../src/client/index.js'`)}\nexport {};\n`);
+        files.push(file);
+      }
+      const config = { extends: '../tsconfig.json', compilerOptions: { noEmit: true, rootDir: '..' }, include: files };
+      await writeFile(join(checkDirectory, 'tsconfig.json'), JSON.stringify(config));
+      const tsc = join(repositoryRoot, 'node_modules/typescript/bin/tsc');
+      const output = await new Promise<string>((resolve) => {
+        execFile(process.execPath, [tsc, '-p', join(checkDirectory, 'tsconfig.json')], (_error, stdout, stderr) => resolve(stdout + stderr));
+      });
+      expect(output).toBe('');
+    } finally {
+      await rm(checkDirectory, { recursive: true, force: true });
+    }
   });
 
   it.each(blocks.map((block, index) => [index + 1, block] as const))('example %i runs and prints', async (index, block) => {
