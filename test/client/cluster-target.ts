@@ -22,7 +22,10 @@ export interface ClusterTarget {
   client(options?: Partial<ClientOptions>): SynodClient;
   /** Every endpoint, the current leader's first: a pinned client then talks to the leader. */
   endpointsLeaderFirst(): Promise<string[]>;
-  /** SIGKILLs the agreed leader and resolves once the others agree on a new one; returns both names. */
+  /**
+   * SIGKILLs the agreed leader and resolves once the others agree on a new one; the killed member
+   * is then restarted in the background, so the next kill still leaves a quorum. Returns both names.
+   */
   killLeader(): Promise<{ killed: string; leader: string }>;
   stop(): Promise<void>;
 }
@@ -64,6 +67,7 @@ export async function startClusterTarget(name: 'synod' | 'etcd', seed = 7): Prom
       const killed = await cluster.waitForLeader(leaderWaitMs);
       await cluster.kill(killed);
       const leader = await cluster.waitForLeader(leaderWaitMs);
+      cluster.restart(killed);
       return { killed, leader };
     },
     async stop() {

@@ -6,7 +6,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mutex, Session, type SynodClient } from '../../src/client/index.js';
+import { Election, Mutex, Session, type SynodClient } from '../../src/client/index.js';
 import { nextBatch } from './client-suite.js';
 import type { ClusterTarget } from './cluster-target.js';
 import { until } from './mutex-suite.js';
@@ -62,6 +62,27 @@ export function failoverSuite(label: string, start: () => Promise<ClusterTarget>
         await next.release();
       } finally {
         waiterClient.close();
+      }
+    });
+
+    it('keeps an election through the next leader kill: the leader stays, a waiting candidate takes over on resign', async () => {
+      const other = target.client({ endpoints: await target.endpointsLeaderFirst(), callTimeoutMs: 15_000 });
+      try {
+        await using first = await Session.create(client, { ttlSeconds: 15 });
+        await using second = await Session.create(other, { ttlSeconds: 15 });
+        const leadership = await new Election(first, 'failover-election').campaign('first');
+        const waiting = new Election(second, 'failover-election').campaign('second');
+        await until('second candidate queued', 10_000, async () => (await client.getPrefix('failover-election/')).length === 2);
+        await target.killLeader();
+        const observed = await new Election(first, 'failover-election').leader();
+        expect(observed?.value.toString()).toBe('first');
+        expect(leadership.lost.aborted).toBe(false);
+        await leadership.resign();
+        const next = await waiting;
+        expect((await new Election(second, 'failover-election').leader())?.value.toString()).toBe('second');
+        await next.resign();
+      } finally {
+        other.close();
       }
     });
   });
