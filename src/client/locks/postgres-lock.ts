@@ -53,8 +53,12 @@ export type PostgresLockMode = SqlLockMode;
 /** Connections of the pool a backend opens from a connection string. */
 export const postgresPoolConnectionsMax = 10;
 
-/** SQLSTATEs of a CREATE TABLE IF NOT EXISTS that lost a race with another one. */
-const createRaceStates: ReadonlySet<string> = new Set(['23505', '42P07']);
+/**
+ * SQLSTATEs of a CREATE TABLE IF NOT EXISTS that lost a race with another one in the catalog: a
+ * unique violation on pg_type or pg_class (23505), "relation already exists" (42P07), or "type
+ * already exists" (42710: the other session created the table's row type first).
+ */
+const createRaceStates: ReadonlySet<string> = new Set(['23505', '42P07', '42710']);
 
 const postgresDialect: SqlDialect = Object.freeze({
   param: (index: number) => `$${index}`,

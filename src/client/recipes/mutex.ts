@@ -120,9 +120,10 @@ export class Mutex {
     this.#refuseIfHeld();
     const scope = waitScope({ name: this.name, signals: [options.signal, this.session.lost], timeoutMs: options.timeoutMs });
     try {
-      let contender = await this.#enqueue(scope.signal);
+      let contender: Contender;
       try {
-        contender = await this.#waitForTurn(contender, scope.signal);
+        // An enqueue cancelled in flight may still have created the key: withdraw it either way.
+        contender = await this.#waitForTurn(await this.#enqueue(scope.signal), scope.signal);
       } catch (error) {
         await this.#withdraw();
         throw error;
