@@ -95,6 +95,15 @@ export const errorCodes = {
   SYNOD_LOCK_BACKEND_UNAVAILABLE: 'the lock backend (Redis, PostgreSQL, SQLite) failed or cannot be reached',
   SYNOD_STM_RETRIES_EXHAUSTED: 'the software transaction conflicted on every attempt',
   SYNOD_WATCH_CONSUMER_SLOW: 'a watcher fell too far behind its events and was closed',
+  // Global IDs (src/services/ids).
+  SYNOD_ID_STORE_UNAVAILABLE: 'the id store failed or cannot be reached; ids may have been consumed',
+  SYNOD_ID_WAITERS_EXHAUSTED: 'too many callers are waiting for ids',
+  SYNOD_ID_GENERATOR_CLOSED: 'the id generator is closed',
+  SYNOD_ID_CLOCK_BACKWARDS: 'the clock moved backwards further than the generator waits out',
+  SYNOD_ID_CLOCK_BEHIND: 'the clock is behind a timestamp this worker id already used, or off from the live workers',
+  SYNOD_ID_WORKER_IDS_EXHAUSTED: 'every worker id of the layout is leased by a live process',
+  SYNOD_ID_WORKER_LEASE_LOST: 'the worker id lease was lost; the generator stopped',
+  SYNOD_ID_SPACE_EXHAUSTED: 'the id space of the layout or tag is used up',
 } as const;
 
 /** A stable error code. */
