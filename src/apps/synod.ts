@@ -17,7 +17,7 @@ import { authInterceptor, MemberAuthSource } from '../server/auth/auth-intercept
 import { plantedBugFromEnv } from '../server/planted-bugs.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod chaos [options] | synod --version | synod ctl COMMAND [flags]';
+const usage = 'usage: synod server [etcd flags: --name, --data-dir, --listen-client-urls, …] | synod chaos [options] | synod --version | synod ctl COMMAND [flags] | synod ids --endpoints URL [flags]';
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -33,6 +33,11 @@ async function main(argv: readonly string[]): Promise<void> {
   if (command === 'ctl') {
     const { ctlMain } = await import('./ctl/index.js');
     process.exitCode = await ctlMain(rest);
+    return;
+  }
+  if (command === 'ids') {
+    const { idsMain } = await import('./ids-cli.js');
+    process.exitCode = await idsMain(rest);
     return;
   }
   if (command === 'snapshot') {

@@ -104,6 +104,8 @@ export const errorCodes = {
   SYNOD_ID_WORKER_IDS_EXHAUSTED: 'every worker id of the layout is leased by a live process',
   SYNOD_ID_WORKER_LEASE_LOST: 'the worker id lease was lost; the generator stopped',
   SYNOD_ID_SPACE_EXHAUSTED: 'the id space of the layout or tag is used up',
+  SYNOD_ID_TAG_UNKNOWN: 'the ID service serves no generator under this tag',
+  SYNOD_ID_TAGS_EXHAUSTED: 'the ID service already serves as many tags as it may create',
 } as const;
 
 /** A stable error code. */

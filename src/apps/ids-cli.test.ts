@@ -1,0 +1,80 @@
+// `synod ids`: its flags, and the service it starts in front of a Synod member in this process.
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSynodError } from '../base/index.js';
+import { startInProcessSynod, type ClientTarget } from '../../test/client/targets.js';
+import { tagUnknownCode } from '../services/ids/service/index.js';
+import {
+  idsListenGrpcDefault, idsListenHttpDefault, parseIdsFlags, parseListenAddress, startIds,
+  type IdsConfig,
+} from './ids-cli.js';
+
+describe('synod ids flags', () => {
+  it('fills the defaults', () => {
+    expect(parseIdsFlags(['--endpoints', 'http://127.0.0.1:2379,127.0.0.1:22379'])).toEqual({
+      endpoints: ['http://127.0.0.1:2379', '127.0.0.1:22379'],
+      listenHttp: parseListenAddress('listen-http', idsListenHttpDefault),
+      listenGrpc: parseListenAddress('listen-grpc', idsListenGrpcDefault),
+      prefix: 'synod/ids/segment', step: 1_000, tagsMax: 1_000, batchMax: 1_000,
+    });
+    expect(parseListenAddress('listen-grpc', '[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(parseIdsFlags(['--help'])).toBe('help');
+  });
+
+  it('refuses bad usage with SYNOD_INVALID_CONFIG', () => {
+    const endpoints = ['--endpoints', '127.0.0.1:2379'];
+    for (const argv of [
+      [], ['--endpoints', ','], [...endpoints, '--step', '0'],
+      [...endpoints, '--step', '2147483648'],
+      [...endpoints, '--tags-max', '100001'], [...endpoints, '--batch-max', '100001'],
+      [...endpoints, '--listen-http', '127.0.0.1'], [...endpoints, '--listen-grpc', 'h:65536'],
+      [...endpoints, '--frobnicate'], [...endpoints, 'positional'],
+    ]) {
+      let thrown: unknown;
+      try {
+        parseIdsFlags(argv);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(isSynodError(thrown, 'SYNOD_INVALID_CONFIG'), argv.join(' ')).toBe(true);
+    }
+  });
+});
+
+describe('synod ids against a member', () => {
+  let target: ClientTarget;
+
+  beforeAll(async () => {
+    target = await startInProcessSynod();
+  });
+  afterAll(async () => {
+    await target?.stop();
+  });
+
+  it('serves segment tags kept in Synod, leaves snowflake unserved, and closes', async () => {
+    const config: IdsConfig = {
+      endpoints: [target.endpoint],
+      listenHttp: { host: '127.0.0.1', port: 0 },
+      listenGrpc: { host: '127.0.0.1', port: 0 },
+      prefix: 'test/ids-cli', step: 5, tagsMax: 4, batchMax: 50,
+    };
+    const running = await startIds(config, pino({ level: 'silent' }));
+    const base = `http://127.0.0.1:${running.server.httpPort}`;
+    const batch = await (await fetch(`${base}/v1/ids/cli?count=12`)).json();
+    expect(batch).toEqual({ tag: 'cli', ids: Array.from({ length: 12 }, (_, i) => String(i + 1)) });
+    // The segment key moved past everything issued.
+    const key = await running.client.get('test/ids-cli/cli');
+    expect(BigInt(key!.value.toString())).toBeGreaterThan(12n);
+    expect((await fetch(`${base}/v1/ids/cli?count=51`)).status).toBe(400);
+    const snowflake = await fetch(`${base}/v1/ids/snowflake`);
+    expect(snowflake.status).toBe(404);
+    expect(await snowflake.json()).toMatchObject({ code: tagUnknownCode });
+    expect((await fetch(`${base}/v1/decode/1`)).status).toBe(404);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect(running.server.grpcPort).toBeGreaterThan(0);
+    await running.close();
+    await expect(fetch(`${base}/livez`)).rejects.toThrow();
+    await expect(running.client.get('test/ids-cli/cli')).rejects.toSatisfy(
+      (error) => isSynodError(error, 'SYNOD_CLIENT_CLOSED'));
+  });
+});
