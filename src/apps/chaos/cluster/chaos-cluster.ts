@@ -132,11 +132,21 @@ export class ChaosCluster {
    * (or kills it) and wipes its data directory. Resolves with the removed id.
    */
   async removeMember(name: string, timeoutMs: number): Promise<string> {
+    // The id found by the first listing. A MemberRemove whose answer was lost (a deadline under
+    // load, a leader change) may still have applied: a retry that no longer lists this id knows
+    // the removal happened, rather than reporting the member as never there.
+    let targetId: string | null = null;
     const id = await this.#throughOthers(name, timeoutMs, async (client) => {
-      const listed = (await client.list(membershipCallTimeoutMs)).find((member) => member.name === name);
-      if (listed === undefined) throw new SynodError('SYNOD_MEMBER_NOT_FOUND', `${name} is not a member`);
-      await client.remove(listed.id, membershipCallTimeoutMs);
-      return listed.id;
+      const members = await client.list(membershipCallTimeoutMs);
+      if (targetId === null) {
+        const listed = members.find((member) => member.name === name);
+        if (listed === undefined) throw new SynodError('SYNOD_MEMBER_NOT_FOUND', `${name} is not a member`);
+        targetId = listed.id;
+      } else if (!members.some((member) => member.id === targetId)) {
+        return targetId;
+      }
+      await client.remove(targetId, membershipCallTimeoutMs);
+      return targetId;
     });
     const process = this.process(name);
     process.markRemoved();
