@@ -3,7 +3,6 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSynodError } from '../base/index.js';
 import { startInProcessSynod, type ClientTarget } from '../../test/client/targets.js';
-import { tagUnknownCode } from '../services/ids/service/index.js';
 import {
   idsListenGrpcDefault, idsListenHttpDefault, parseIdsFlags, parseListenAddress, startIds,
   type IdsConfig,
@@ -15,7 +14,7 @@ describe('synod ids flags', () => {
       endpoints: ['http://127.0.0.1:2379', '127.0.0.1:22379'],
       listenHttp: parseListenAddress('listen-http', idsListenHttpDefault),
       listenGrpc: parseListenAddress('listen-grpc', idsListenGrpcDefault),
-      prefix: 'synod/ids/segment', step: 1_000, tagsMax: 1_000, batchMax: 1_000,
+      prefix: 'synod/ids/segment', step: 1_000, tagsMax: 1_000, batchMax: 1_000, datacenterId: 0,
     });
     expect(parseListenAddress('listen-grpc', '[::1]:0')).toEqual({ host: '::1', port: 0 });
     expect(parseIdsFlags(['--help'])).toBe('help');
@@ -28,7 +27,7 @@ describe('synod ids flags', () => {
       [...endpoints, '--step', '2147483648'],
       [...endpoints, '--tags-max', '100001'], [...endpoints, '--batch-max', '100001'],
       [...endpoints, '--listen-http', '127.0.0.1'], [...endpoints, '--listen-grpc', 'h:65536'],
-      [...endpoints, '--frobnicate'], [...endpoints, 'positional'],
+      [...endpoints, '--datacenter-id', '32'], [...endpoints, '--frobnicate'], [...endpoints, 'positional'],
     ]) {
       let thrown: unknown;
       try {
@@ -51,12 +50,12 @@ describe('synod ids against a member', () => {
     await target?.stop();
   });
 
-  it('serves segment tags kept in Synod, leaves snowflake unserved, and closes', async () => {
+  it('serves segment tags kept in Synod and Snowflake on a leased worker id, decodes, and closes', async () => {
     const config: IdsConfig = {
       endpoints: [target.endpoint],
       listenHttp: { host: '127.0.0.1', port: 0 },
       listenGrpc: { host: '127.0.0.1', port: 0 },
-      prefix: 'test/ids-cli', step: 5, tagsMax: 4, batchMax: 50,
+      prefix: 'test/ids-cli', step: 5, tagsMax: 4, batchMax: 50, datacenterId: 3,
     };
     const running = await startIds(config, pino({ level: 'silent' }));
     const base = `http://127.0.0.1:${running.server.httpPort}`;
@@ -66,10 +65,21 @@ describe('synod ids against a member', () => {
     const key = await running.client.get('test/ids-cli/cli');
     expect(BigInt(key!.value.toString())).toBeGreaterThan(12n);
     expect((await fetch(`${base}/v1/ids/cli?count=51`)).status).toBe(400);
-    const snowflake = await fetch(`${base}/v1/ids/snowflake`);
-    expect(snowflake.status).toBe(404);
-    expect(await snowflake.json()).toMatchObject({ code: tagUnknownCode });
-    expect((await fetch(`${base}/v1/decode/1`)).status).toBe(404);
+    const snowflake = await (await fetch(`${base}/v1/ids/snowflake?count=3`)).json() as {
+      ids: string[];
+    };
+    expect(snowflake.ids).toHaveLength(3);
+    expect(BigInt(snowflake.ids[2]!)).toBeGreaterThan(BigInt(snowflake.ids[1]!));
+    const decoded = await (await fetch(`${base}/v1/decode/${snowflake.ids[0]}`)).json() as {
+      datacenterId: number; timestampMs: number;
+    };
+    expect(decoded.datacenterId).toBe(3);
+    expect(Math.abs(decoded.timestampMs - Date.now())).toBeLessThan(60_000);
+    // The worker id is held in the cluster, under a lease.
+    const workers = await running.client.getPrefix('synod/ids/snowflake/default/workers/3/');
+    expect(workers).toHaveLength(1);
+    const unknown = await fetch(`${base}/v1/ids/nosuch%2Ftag`);
+    expect(unknown.status).toBe(400);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect(running.server.grpcPort).toBeGreaterThan(0);
     await running.close();

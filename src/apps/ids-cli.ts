@@ -1,9 +1,10 @@
 /**
  * `synod ids --endpoints URL[,URL…] [--listen-http HOST:PORT] [--listen-grpc HOST:PORT]
- * [--prefix KEY] [--step N] [--tags-max N] [--batch-max N]`: the ID service
+ * [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]`: the ID service
  * (src/services/ids/service) in front of a running Synod cluster. Segment tags are created on
  * their first request, each a SegmentGenerator over one SynodSegmentStore, up to --tags-max of
- * them. SIGTERM or SIGINT stops the listeners, closes the generators, then the client. Exits 0
+ * them. The `snowflake` tag is a Snowflake generator on a worker id leased from the cluster (in
+ * --datacenter-id), leased anew if the lease is lost; `/v1/decode` decodes its ids. SIGTERM or SIGINT stops the listeners, closes the generators, then the client. Exits 0
  * after a clean shutdown, 1 when it could not start or stop cleanly, 2 on bad usage.
  */
 
@@ -17,6 +18,8 @@ import {
   SynodSegmentStore, synodSegmentPrefixDefault,
 } from '../services/ids/segment-synod-store.js';
 import { idBatchMax } from '../services/ids/id-generator.js';
+import { RenewingSnowflakeGenerator } from '../services/ids/renewing-snowflake.js';
+import { snowflakeLayoutDefault } from '../services/ids/snowflake-layout.js';
 import {
   TagRegistry, batchCountMaxDefault, createdTagsMaxDefault, createdTagsMaxLimit, startIdServer,
   type IdDecoder, type IdServer, type ServedGenerator,
@@ -24,7 +27,7 @@ import {
 
 const usage = `usage: synod ids --endpoints URL[,URL…]
   [--listen-http HOST:PORT] [--listen-grpc HOST:PORT]
-  [--prefix KEY] [--step N] [--tags-max N] [--batch-max N]`;
+  [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]`;
 
 /** Where each protocol listens unless told otherwise (beside etcd's 2379/2380/2381). */
 export const idsListenHttpDefault = '127.0.0.1:2390';
@@ -33,10 +36,7 @@ export const idsListenGrpcDefault = '127.0.0.1:2391';
 /** How long /readyz waits for the cluster's Maintenance.Status. */
 const readinessTimeoutMs = 1_000;
 
-/**
- * Tags a request may not create as segment tags: they belong to generators wired in by name.
- * LEAD: `snowflake` is reserved for the Snowflake generator; see `fixedGenerators` below.
- */
+/** Tags a request may not create as segment tags: they belong to generators wired in by name. */
 export const reservedTags: readonly string[] = Object.freeze(['snowflake']);
 
 /** The command line, validated. */
@@ -48,6 +48,7 @@ export interface IdsConfig {
   readonly step: number;
   readonly tagsMax: number;
   readonly batchMax: number;
+  readonly datacenterId: number;
 }
 
 function usageError(message: string): SynodError {
@@ -84,6 +85,7 @@ export function parseIdsFlags(argv: readonly string[]): IdsConfig | 'help' {
         step: { type: 'string', default: String(segmentStepDefault) },
         'tags-max': { type: 'string', default: String(createdTagsMaxDefault) },
         'batch-max': { type: 'string', default: String(batchCountMaxDefault) },
+        'datacenter-id': { type: 'string', default: '0' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -105,6 +107,9 @@ export function parseIdsFlags(argv: readonly string[]): IdsConfig | 'help' {
     step: wholeNumber('step', values.step, { min: 1, max: segmentStepMax }),
     tagsMax: wholeNumber('tags-max', values['tags-max'], { min: 0, max: createdTagsMaxLimit }),
     batchMax: wholeNumber('batch-max', values['batch-max'], { min: 1, max: idBatchMax }),
+    datacenterId: wholeNumber('datacenter-id', values['datacenter-id'], {
+      min: 0, max: 2 ** snowflakeLayoutDefault.datacenterBits - 1,
+    }),
   });
 }
 
@@ -118,17 +123,17 @@ export interface RunningIds {
 }
 
 /**
- * LEAD: the generators served under fixed tags, and the decoder of `/v1/decode` and `Decode`.
- * Wire the Snowflake generator here: lease its worker id through `client`, then return
- * `{ generators: { snowflake: generator }, decoder: { decode: (id) => decode(id) } }` (the
- * layout's decoder, its parts named as DecodedId). Until then `snowflake` is reserved and not
- * served (404), and decoding answers UNIMPLEMENTED; nothing pretends to work.
+ * The generators served under fixed tags, and the decoder of `/v1/decode` and `Decode`: Snowflake
+ * with the default layout on a worker id leased through `client`.
  */
-async function fixedGenerators(_client: SynodClient): Promise<{
+async function fixedGenerators(client: SynodClient, config: IdsConfig): Promise<{
   readonly generators: Readonly<Record<string, ServedGenerator>>;
-  readonly decoder?: IdDecoder;
+  readonly decoder: IdDecoder;
 }> {
-  return { generators: {} };
+  const snowflake = await RenewingSnowflakeGenerator.start({
+    client, datacenterId: config.datacenterId, generator: { layout: snowflakeLayoutDefault },
+  });
+  return { generators: { snowflake }, decoder: snowflakeLayoutDefault };
 }
 
 /** Connects to the cluster and starts serving; the caller closes what it returns. */
@@ -137,7 +142,7 @@ export async function startIds(config: IdsConfig, logger: Logger): Promise<Runni
   const store = new SynodSegmentStore({ client, prefix: config.prefix });
   let registry: TagRegistry | null = null;
   try {
-    const fixed = await fixedGenerators(client);
+    const fixed = await fixedGenerators(client, config);
     registry = new TagRegistry({
       fixed: fixed.generators,
       createdTagsMax: config.tagsMax,
