@@ -103,8 +103,13 @@ export function fromServiceError(error: ServiceError, endpoint: string): SynodEr
     return new SynodError('SYNOD_CLIENT_DEADLINE', `${errorCodes.SYNOD_CLIENT_DEADLINE} (${endpoint})`);
   }
   const details = error.details ?? error.message;
-  const code = timeoutMessages.has(details)
-    ? 'SYNOD_REQUEST_TIMEOUT'
-    : codeByServerMessage.get(details) ?? 'SYNOD_SERVER_ERROR';
+  const known = timeoutMessages.has(details) ? 'SYNOD_REQUEST_TIMEOUT' : codeByServerMessage.get(details);
+  if (known === undefined && error.code === status.UNAVAILABLE) {
+    // Not a server's answer but the connection's failure (reset, refused, closed mid-call): the
+    // request may or may not have been applied, which is what SYNOD_CLIENT_UNAVAILABLE says.
+    return new SynodError('SYNOD_CLIENT_UNAVAILABLE',
+      `${errorCodes.SYNOD_CLIENT_UNAVAILABLE} (${endpoint}: ${details})`);
+  }
+  const code = known ?? 'SYNOD_SERVER_ERROR';
   return new EtcdServerError({ code, grpcCode: error.code, message: details, endpoint });
 }

@@ -123,6 +123,8 @@ export class LeaseKeepAlive implements AsyncDisposable {
     try {
       const { stream } = await this.#transport.bidiStream<object, WireKeepAliveResponse>('Lease', 'LeaseKeepAlive');
       if (this.#closed) {
+        // Cancelling emits CANCELLED as an 'error': unheard, it would crash the process.
+        stream.on('error', () => undefined);
         stream.cancel();
         return;
       }

@@ -283,6 +283,11 @@ export class WatchManager {
       opened.stream.on('data', (response: WireWatchResponse) => this.#onResponse(response));
       opened.stream.on('error', (error: Error) => this.#onBroken(opened.stream, error));
       opened.stream.on('end', () => this.#onBroken(opened.stream, null));
+      // Closed, or every watcher gone, while the stream was opening: nothing will use it.
+      if (this.#transport.closed || this.#watchers.size === 0) {
+        this.#closeStream();
+        return;
+      }
     } catch (error) {
       this.#scheduleReopen(error);
       return;
