@@ -1,5 +1,6 @@
 /**
- * The id generators that live in an external store, against real servers: the PostgreSQL ticket
+ * The id generators that live in an external store, against real servers: Leaf's segment table
+ * on PostgreSQL (both update modes, concurrent generators, a crash restart), the PostgreSQL ticket
  * adapter (two sequences standing for two ticket databases, including a crash restart and a
  * database that cannot be reached) on a throwaway PostgreSQL 15, and Redis INCR on a throwaway
  * redis-server without persistence — concurrent generators on one key, batch ranges, blocks —
@@ -10,6 +11,8 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isSynodError } from '../../src/base/index.js';
 import { RedisIncrGenerator } from '../../src/services/ids/redis-incr.js';
+import { SegmentGenerator } from '../../src/services/ids/segment.js';
+import { SqlSegmentStore, type SqlSegmentMode } from '../../src/services/ids/segment-sql-store.js';
 import {
   PostgresTicketDatabase, TicketGenerator, type TicketDatabase,
 } from '../../src/services/ids/ticket.js';
@@ -127,6 +130,64 @@ describe('PostgresTicketDatabase', () => {
       const highest = streamOf(first, 2n, residue).reduce((a, b) => (a > b ? a : b));
       expect(streamOf(second, 2n, residue).every((id) => id > highest)).toBe(true);
     }
+  });
+});
+
+describe.each<SqlSegmentMode>(['returning', 'optimistic'])('SqlSegmentStore on PostgreSQL (%s)', (mode) => {
+  let server: PostgresServer;
+  const stores: SqlSegmentStore[] = [];
+  const generators: SegmentGenerator[] = [];
+
+  async function generator(tag: string): Promise<SegmentGenerator> {
+    const store = await SqlSegmentStore.open({
+      target: { kind: 'postgres', connectionString: server.connectionString }, mode,
+      table: `segments_${mode}`,
+    });
+    stores.push(store);
+    const created = new SegmentGenerator({ store, tag, step: 100, stepMax: 400 });
+    generators.push(created);
+    return created;
+  }
+
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterEach(async () => {
+    await Promise.allSettled(generators.splice(0).map((each) => each.close()));
+    await Promise.allSettled(stores.splice(0).map((each) => each.close()));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('never gives one id to two of four concurrent generators on one tag', async () => {
+    const all = await Promise.all(['a', 'b', 'c', 'd'].map(async () => {
+      const each = await generator('orders');
+      const ids: bigint[] = [];
+      while (ids.length < 5_000) ids.push(...await each.nextBatch(250));
+      expect(firstNonRisingIndex(ids)).toBe(-1);
+      return ids;
+    }));
+    expect(new Set(all.flat()).size).toBe(20_000);
+  });
+
+  it('continues above every id handed out after a crash restart', async () => {
+    const before = await generator('restart');
+    const first = await before.nextBatch(1_000);
+    await server.restart({ shutdown: 'immediate' });
+    const after = await generator('restart');
+    let second: bigint[] = [];
+    await waitFor(async () => {
+      try {
+        second = await after.nextBatch(500);
+        return true;
+      } catch (error) {
+        if (!isSynodError(error, 'SYNOD_ID_STORE_UNAVAILABLE')) throw error;
+        return false;
+      }
+    }, { deadlineMs: 20_000, intervalMs: 50 });
+    const highest = first.reduce((a, b) => (a > b ? a : b));
+    expect(second.every((id) => id > highest)).toBe(true);
   });
 });
 
