@@ -4,6 +4,7 @@
  */
 
 import { runDefragBench } from './defrag.js';
+import { runIdsBench } from './ids.js';
 import { runKvBench } from './kv.js';
 import { runLocksBench } from './locks.js';
 import { runRaftBench } from './raft.js';
@@ -13,6 +14,7 @@ const suites: Record<string, (options: { json: boolean; args: string[] }) => Pro
   kv: runKvBench,
   defrag: runDefragBench,
   locks: runLocksBench,
+  ids: runIdsBench,
 };
 
 const [suite, ...rest] = process.argv.slice(2);
