@@ -1,11 +1,15 @@
 // `synod ids`: its flags, and the service it starts in front of a Synod member in this process.
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSynodError } from '../base/index.js';
 import { startInProcessSynod, type ClientTarget } from '../../test/client/targets.js';
 import {
-  idsListenGrpcDefault, idsListenHttpDefault, parseIdsFlags, parseListenAddress, startIds,
-  type IdsConfig,
+  idsListenGrpcDefault, idsListenHttpDefault, idsPasswordVariable, parseIdsFlags,
+  parseListenAddress, startIds, type IdsConfig,
 } from './ids-cli.js';
 
 describe('synod ids flags', () => {
@@ -37,6 +41,34 @@ describe('synod ids flags', () => {
       }
       expect(isSynodError(thrown, 'SYNOD_INVALID_CONFIG'), argv.join(' ')).toBe(true);
     }
+  });
+});
+
+describe('synod ids towards a secured cluster: flags', () => {
+  const endpoints = ['--endpoints', '127.0.0.1:2379'];
+  const codeOf = (argv: string[], env: Record<string, string> = {}): string | undefined => {
+    try {
+      parseIdsFlags(argv, env);
+    } catch (error) {
+      return (error as { code?: string }).code;
+    }
+    return undefined;
+  };
+
+  it('reads the password from the environment, never from the command line', () => {
+    const config = parseIdsFlags([...endpoints, '--user', 'ids'], { [idsPasswordVariable]: 'pw' });
+    expect(config !== 'help' && config.auth).toEqual({ username: 'ids', password: 'pw' });
+    expect(codeOf([...endpoints, '--user', 'ids'])).toBe('SYNOD_INVALID_CONFIG');
+    expect(codeOf([...endpoints, '--password', 'pw'])).toBe('SYNOD_INVALID_CONFIG');
+  });
+
+  it('reads the PEM files at parse time; --cert and --key go together', () => {
+    const ca = join(tmpdir(), `synod-ids-ca-${process.pid}.pem`);
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n');
+    const config = parseIdsFlags([...endpoints, '--cacert', ca]);
+    expect(config !== 'help' && config.tls?.ca?.toString()).toBe('-----BEGIN CERTIFICATE-----\n');
+    expect(codeOf([...endpoints, '--cacert', '/nonexistent/ca.pem'])).toBe('SYNOD_INVALID_CONFIG');
+    expect(codeOf([...endpoints, '--cert', ca])).toBe('SYNOD_INVALID_CONFIG');
   });
 });
 
@@ -86,5 +118,46 @@ describe('synod ids against a member', () => {
     await expect(fetch(`${base}/livez`)).rejects.toThrow();
     await expect(running.client.get('test/ids-cli/cli')).rejects.toSatisfy(
       (error) => isSynodError(error, 'SYNOD_CLIENT_CLOSED'));
+  });
+});
+
+describe('synod ids against a member with auth enabled', () => {
+  let target: ClientTarget;
+  let setup: Etcd3;
+
+  beforeAll(async () => {
+    target = await startInProcessSynod();
+    setup = new Etcd3({ hosts: target.endpoint });
+    await setup.user('root').create('root-pw');
+    await setup.user('root').addRole('root');
+    await setup.auth.authEnable();
+  }, 60_000);
+  afterAll(async () => {
+    const root = new Etcd3({ hosts: target.endpoint, auth: { username: 'root', password: 'root-pw' } });
+    await root.auth.authDisable().catch(() => undefined);
+    root.close();
+    setup?.close();
+    await target?.stop();
+  });
+
+  const config = (auth?: IdsConfig['auth']): IdsConfig => ({
+    endpoints: [target.endpoint], listenHttp: { host: '127.0.0.1', port: 0 },
+    listenGrpc: { host: '127.0.0.1', port: 0 }, prefix: 'test/ids-auth', step: 5, tagsMax: 4,
+    batchMax: 50, datacenterId: 1, ...(auth === undefined ? {} : { auth }),
+  });
+
+  it('serves with the user it authenticates as, and refuses to start with a wrong password', async () => {
+    const running = await startIds(config({ username: 'root', password: 'root-pw' }), pino({ level: 'silent' }));
+    try {
+      const base = `http://127.0.0.1:${running.server.httpPort}`;
+      expect(await (await fetch(`${base}/v1/ids/secured?count=2`)).json())
+        .toEqual({ tag: 'secured', ids: ['1', '2'] });
+      expect((await fetch(`${base}/v1/ids/snowflake`)).status).toBe(200);
+    } finally {
+      await running.close();
+    }
+    const refused = await startIds(config({ username: 'root', password: 'wrong' }), pino({ level: 'silent' }))
+      .then((started) => started.close().then(() => null), (error: unknown) => error);
+    expect(isSynodError(refused, 'SYNOD_AUTH_FAILED')).toBe(true);
   });
 });

@@ -1,17 +1,22 @@
 /**
  * `synod ids --endpoints URL[,URL…] [--listen-http HOST:PORT] [--listen-grpc HOST:PORT]
- * [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]`: the ID service
+ * [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]
+ * [--cacert FILE] [--cert FILE] [--key FILE] [--user NAME]`: the ID service
  * (src/services/ids/service) in front of a running Synod cluster. Segment tags are created on
  * their first request, each a SegmentGenerator over one SynodSegmentStore, up to --tags-max of
  * them. The `snowflake` tag is a Snowflake generator on a worker id leased from the cluster (in
- * --datacenter-id), leased anew if the lease is lost; `/v1/decode` decodes its ids. SIGTERM or SIGINT stops the listeners, closes the generators, then the client. Exits 0
+ * --datacenter-id), leased anew if the lease is lost; `/v1/decode` decodes its ids. Towards the
+ * cluster it speaks TLS (--cacert, --cert, --key, or an https:// endpoint) and authenticates as
+ * --user, whose password comes from the SYNOD_IDS_PASSWORD environment variable: a password on
+ * the command line would show in `ps` and shell history. SIGTERM or SIGINT stops the listeners, closes the generators, then the client. Exits 0
  * after a clean shutdown, 1 when it could not start or stop cleanly, 2 on bad usage.
  */
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { AssertionFailure, SynodError } from '../base/index.js';
-import { SynodClient } from '../client/index.js';
+import { SynodClient, type ClientAuthOptions, type ClientTlsOptions } from '../client/index.js';
 import { SegmentGenerator, segmentStepDefault } from '../services/ids/segment.js';
 import { segmentStepMax } from '../services/ids/segment-store.js';
 import {
@@ -27,7 +32,8 @@ import {
 
 const usage = `usage: synod ids --endpoints URL[,URL…]
   [--listen-http HOST:PORT] [--listen-grpc HOST:PORT]
-  [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]`;
+  [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]
+  [--cacert FILE] [--cert FILE] [--key FILE] [--user NAME]   (password: SYNOD_IDS_PASSWORD)`;
 
 /** Where each protocol listens unless told otherwise (beside etcd's 2379/2380/2381). */
 export const idsListenHttpDefault = '127.0.0.1:2390';
@@ -49,7 +55,13 @@ export interface IdsConfig {
   readonly tagsMax: number;
   readonly batchMax: number;
   readonly datacenterId: number;
+  /** TLS towards the cluster: PEM file contents, read at parse time. */
+  readonly tls?: ClientTlsOptions;
+  readonly auth?: ClientAuthOptions;
 }
+
+/** The environment variable `--user`'s password is read from. */
+export const idsPasswordVariable = 'SYNOD_IDS_PASSWORD';
 
 function usageError(message: string): SynodError {
   return new SynodError('SYNOD_INVALID_CONFIG', message);
@@ -71,8 +83,40 @@ function wholeNumber(flag: string, text: string, range: { min: number; max: numb
   return value;
 }
 
+/** The PEM files named by --cacert, --cert and --key, read now so a bad path fails at start. */
+function tlsOf(files: { cacert?: string; cert?: string; key?: string }): { tls?: ClientTlsOptions } {
+  if (files.cacert === undefined && files.cert === undefined && files.key === undefined) return {};
+  if ((files.cert === undefined) !== (files.key === undefined)) {
+    throw usageError('--cert and --key go together');
+  }
+  const read = (flag: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw usageError(`--${flag} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return {
+    tls: Object.freeze({
+      ca: read('cacert', files.cacert), cert: read('cert', files.cert), key: read('key', files.key),
+    }),
+  };
+}
+
+function authOf(user: string | undefined, password: string | undefined): { auth?: ClientAuthOptions } {
+  if (user === undefined) return {};
+  if (user === '') throw usageError('--user names no user');
+  if (password === undefined || password === '') {
+    throw usageError(`--user ${user} needs its password in ${idsPasswordVariable}`);
+  }
+  return { auth: Object.freeze({ username: user, password }) };
+}
+
 /** Parses the flags; 'help' for --help. Throws SYNOD_INVALID_CONFIG on bad usage. */
-export function parseIdsFlags(argv: readonly string[]): IdsConfig | 'help' {
+export function parseIdsFlags(
+  argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {},
+): IdsConfig | 'help' {
   let values;
   try {
     ({ values } = parseArgs({
@@ -86,6 +130,10 @@ export function parseIdsFlags(argv: readonly string[]): IdsConfig | 'help' {
         'tags-max': { type: 'string', default: String(createdTagsMaxDefault) },
         'batch-max': { type: 'string', default: String(batchCountMaxDefault) },
         'datacenter-id': { type: 'string', default: '0' },
+        cacert: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        user: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -110,6 +158,8 @@ export function parseIdsFlags(argv: readonly string[]): IdsConfig | 'help' {
     datacenterId: wholeNumber('datacenter-id', values['datacenter-id'], {
       min: 0, max: 2 ** snowflakeLayoutDefault.datacenterBits - 1,
     }),
+    ...tlsOf(values),
+    ...authOf(values.user, env[idsPasswordVariable]),
   });
 }
 
@@ -138,7 +188,7 @@ async function fixedGenerators(client: SynodClient, config: IdsConfig): Promise<
 
 /** Connects to the cluster and starts serving; the caller closes what it returns. */
 export async function startIds(config: IdsConfig, logger: Logger): Promise<RunningIds> {
-  const client = new SynodClient({ endpoints: config.endpoints });
+  const client = new SynodClient({ endpoints: config.endpoints, tls: config.tls, auth: config.auth });
   const store = new SynodSegmentStore({ client, prefix: config.prefix });
   let registry: TagRegistry | null = null;
   try {
@@ -188,7 +238,7 @@ export async function startIds(config: IdsConfig, logger: Logger): Promise<Runni
 export async function idsMain(argv: readonly string[]): Promise<number> {
   let config: IdsConfig | 'help';
   try {
-    config = parseIdsFlags(argv);
+    config = parseIdsFlags(argv, process.env);
   } catch (error) {
     if (error instanceof AssertionFailure || !(error instanceof Error)) throw error;
     console.error(`synod ids: ${error.message}\n${usage}`);
