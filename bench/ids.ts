@@ -89,7 +89,8 @@ function snowflakeExtra(idsPerSec: number): Record<string, number> {
 
 /** The generator cases; those needing a server get it from `servers`. */
 function generatorCases(servers: { synod: ClientTarget; redis: RedisServer | null; dir: string }): GeneratorCase[] {
-  const syncSnowflake = (workerId: number) => new SnowflakeGenerator({ grant: staticWorkerGrant(0, workerId) });
+  const syncSnowflake = (workerId: number) =>
+    new SnowflakeGenerator({ grant: staticWorkerGrant({ datacenterId: 0, workerId }) });
   return [
     {
       generator: 'snowflake',

@@ -62,7 +62,7 @@ async function openDrawer(kind: 'segment' | 'snowflake'): Promise<Drawer> {
     });
   } else {
     generator = planted
-      ? new SnowflakeGenerator({ grant: staticWorkerGrant(0, 0) })
+      ? new SnowflakeGenerator({ grant: staticWorkerGrant({ datacenterId: 0, workerId: 0 }) })
       : await leaseSnowflakeGenerator({ client, datacenterId });
   }
   instances += 1;

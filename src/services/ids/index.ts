@@ -29,7 +29,9 @@ export {
   SnowflakeGenerator, snowflakeReservationAheadMsDefault, snowflakeRollbackWaitMsMaxDefault,
   type SnowflakeClock, type SnowflakeGeneratorOptions, type SnowflakeStats,
 } from './snowflake.js';
-export { staticWorkerGrant, type WorkerGrant } from './worker-grant.js';
+export {
+  staticWorkerGrant, type StaticWorkerGrantOptions, type WorkerGrant,
+} from './worker-grant.js';
 export {
   leaseWorkerId, snowflakePrefixBase, workerLeaseTtlSecondsDefault,
   type LeasedWorkerGrant, type WorkerClock, type WorkerLeaseOptions,

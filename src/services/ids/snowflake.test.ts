@@ -92,7 +92,8 @@ interface Rig {
 function rig(options: Partial<SnowflakeGeneratorOptions> = {}, clock = new FakeClock()): Rig {
   const sleeps = new ManualSleeps();
   const generator = new SnowflakeGenerator({
-    grant: staticWorkerGrant(3, 17), clock, sleep: sleeps.sleep, ...options,
+    grant: staticWorkerGrant({ datacenterId: 3, workerId: 17 }), clock, sleep: sleeps.sleep,
+    ...options,
   });
   return { generator, clock, sleeps };
 }
@@ -197,7 +198,8 @@ describe('SnowflakeGenerator: ids', () => {
   it('gives nextString() the decimal form next() would have given, across units', async () => {
     // From its epoch on, worker 0/0 of this layout issues ids below 1 000 first.
     const small = {
-      layout: new SnowflakeLayout({ epochMs: startMs }), grant: staticWorkerGrant(0, 0),
+      layout: new SnowflakeLayout({ epochMs: startMs }),
+      grant: staticWorkerGrant({ datacenterId: 0, workerId: 0 }),
     };
     for (const options of [{}, small]) {
       const a = rig(options, new FakeClock(startMs, 700));
@@ -251,12 +253,13 @@ describe('SnowflakeGenerator: ids', () => {
   });
 
   it('refuses malformed options', () => {
-    const grant = staticWorkerGrant(0, 0);
+    const grant = staticWorkerGrant({ datacenterId: 0, workerId: 0 });
     const cases: Partial<SnowflakeGeneratorOptions>[] = [
       { rollbackWaitMsMax: -1 }, { rollbackWaitMsMax: Number.POSITIVE_INFINITY },
       { reservationAheadMs: 0 }, { waitersMax: 0 }, { waitersMax: 1.5 },
       { extendRetryDelayMs: 10, extendRetryDelayMsMax: 5 },
-      { grant: staticWorkerGrant(32, 0) }, { grant: staticWorkerGrant(0, 32) },
+      { grant: staticWorkerGrant({ datacenterId: 32, workerId: 0 }) },
+      { grant: staticWorkerGrant({ datacenterId: 0, workerId: 32 }) },
       { grant: { ...grant, lastUsedMs: Number.NaN } },
       { grant: { ...grant, lastUsedMs: Number.POSITIVE_INFINITY } },
     ];
@@ -264,8 +267,11 @@ describe('SnowflakeGenerator: ids', () => {
       expect(codeOf(() => new SnowflakeGenerator({ grant, ...options })), JSON.stringify(options))
         .toBe('SYNOD_INVALID_ARGUMENT');
     }
-    expect(codeOf(() => staticWorkerGrant(-1, 0))).toBe('SYNOD_INVALID_ARGUMENT');
-    expect(codeOf(() => staticWorkerGrant(0, 0.5))).toBe('SYNOD_INVALID_ARGUMENT');
+    for (const pair of [{ datacenterId: -1, workerId: 0 }, { datacenterId: 0, workerId: 0.5 }]) {
+      expect(codeOf(() => staticWorkerGrant(pair))).toBe('SYNOD_INVALID_ARGUMENT');
+    }
+    // The old positional call, from JavaScript: refused rather than a TypeError.
+    expect(codeOf(() => staticWorkerGrant(0 as never))).toBe('SYNOD_INVALID_ARGUMENT');
   });
 });
 
@@ -499,7 +505,8 @@ describe('SnowflakeGenerator: the grant', () => {
     const base = performance.now();
     let offsetMs = 0;
     const clock = { nowMs: () => startMs + offsetMs + Math.floor(performance.now() - base) };
-    const generator = new SnowflakeGenerator({ grant: staticWorkerGrant(0, 0), clock });
+    const grant = staticWorkerGrant({ datacenterId: 0, workerId: 0 });
+    const generator = new SnowflakeGenerator({ grant, clock });
     const last = nextNow(generator);
     offsetMs = -3;
     const id = await generator.next();

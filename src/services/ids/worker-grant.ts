@@ -40,13 +40,23 @@ export interface WorkerGrant {
   readonly startWaitMsMax?: number;
 }
 
+/** The (datacenter, worker) pair of `staticWorkerGrant`: whole numbers, not negative. */
+export interface StaticWorkerGrantOptions {
+  readonly datacenterId: number;
+  readonly workerId: number;
+}
+
 /**
  * A grant for a worker id assigned by hand (configuration, a StatefulSet ordinal). It never
  * expires and reserves all time. It remembers nothing across restarts (lastUsedMs is 0), so a
  * process restarted with its clock behind the ids of its previous run could repeat them: the
  * caveat of the original Snowflake, which a leased grant closes.
  */
-export function staticWorkerGrant(datacenterId: number, workerId: number): WorkerGrant {
+export function staticWorkerGrant(pair: StaticWorkerGrantOptions): WorkerGrant {
+  if (typeof pair !== 'object' || pair === null) {
+    throw invalid('snowflake: staticWorkerGrant takes { datacenterId, workerId }');
+  }
+  const { datacenterId, workerId } = pair;
   for (const [name, value] of [['datacenterId', datacenterId], ['workerId', workerId]] as const) {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw invalid(`snowflake: ${name} must be a whole number, not negative`);
