@@ -1,16 +1,34 @@
 // `synod ids`: its flags, and the service it starts in front of a Synod member in this process.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isSynodError } from '../base/index.js';
 import { startInProcessSynod, type ClientTarget } from '../../test/client/targets.js';
 import {
-  idsListenGrpcDefault, idsListenHttpDefault, idsPasswordVariable, parseIdsFlags,
+  makeTestCertificates, type TestCertificates,
+} from '../server/tls/certificate-test-kit.js';
+import { httpsRequest } from '../server/tls/tls-test-kit.js';
+import {
+  idsListenGrpcDefault, idsListenHttpDefault, idsMain, idsPasswordVariable, parseIdsFlags,
   parseListenAddress, startIds, type IdsConfig,
 } from './ids-cli.js';
+
+let certs: TestCertificates;
+beforeAll(async () => {
+  certs = await makeTestCertificates();
+}, 60_000);
+afterAll(async () => certs?.remove());
+
+/** The flags of TLS with client-certificate auth on the listeners, from the test kit. */
+function listenTlsFlags(): string[] {
+  return [
+    '--listen-cert-file', certs.server.cert, '--listen-key-file', certs.server.key,
+    '--listen-trusted-ca-file', certs.ca, '--listen-client-cert-auth',
+  ];
+}
 
 describe('synod ids flags', () => {
   it('fills the defaults', () => {
@@ -72,6 +90,75 @@ describe('synod ids towards a secured cluster: flags', () => {
   });
 });
 
+describe('synod ids with TLS on its own listeners: flags', () => {
+  const endpoints = ['--endpoints', '127.0.0.1:2379'];
+  const messageOf = (argv: string[]): string => {
+    try {
+      parseIdsFlags(argv);
+    } catch (error) {
+      if (isSynodError(error, 'SYNOD_INVALID_CONFIG')) return error.message;
+      throw error;
+    }
+    return 'accepted';
+  };
+
+  it('reads the PEM files at parse time, apart from the flags towards the cluster', () => {
+    const config = parseIdsFlags([...endpoints, ...listenTlsFlags(), '--cacert', certs.ca]);
+    expect(config !== 'help' && config.listenTls).toEqual({
+      cert: readFileSync(certs.server.cert), key: readFileSync(certs.server.key),
+      ca: readFileSync(certs.ca), clientCertAuth: true,
+    });
+    expect(config !== 'help' && config.tls).toEqual({
+      ca: readFileSync(certs.ca), cert: undefined, key: undefined,
+    });
+    const plain = parseIdsFlags([
+      ...endpoints, '--listen-cert-file', certs.server.cert, '--listen-key-file', certs.server.key,
+    ]);
+    expect(plain !== 'help' && plain.listenTls?.clientCertAuth).toBe(false);
+    expect(plain !== 'help' && plain.tls).toBeUndefined();
+    const towardsCluster = parseIdsFlags([
+      ...endpoints, '--cert', certs.alice.cert, '--key', certs.alice.key,
+    ]);
+    expect(towardsCluster !== 'help' && towardsCluster.listenTls).toBeUndefined();
+  });
+
+  it('refuses bad combinations and files that cannot serve, naming the flag', () => {
+    const cert = ['--listen-cert-file', certs.server.cert];
+    const key = ['--listen-key-file', certs.server.key];
+    const trusted = ['--listen-trusted-ca-file', certs.ca];
+    expect(messageOf([...endpoints, ...cert]))
+      .toBe('--listen-cert-file and --listen-key-file go together');
+    expect(messageOf([...endpoints, ...key]))
+      .toBe('--listen-cert-file and --listen-key-file go together');
+    for (const alone of [trusted, ['--listen-client-cert-auth']]) {
+      expect(messageOf([...endpoints, ...alone])).toBe(
+        '--listen-trusted-ca-file and --listen-client-cert-auth need --listen-cert-file and ' +
+        '--listen-key-file');
+    }
+    expect(messageOf([...endpoints, ...cert, ...key, '--listen-client-cert-auth'])).toBe(
+      '--listen-client-cert-auth needs --listen-trusted-ca-file, the CA client certificates ' +
+      'must be signed by');
+    expect(messageOf([...endpoints, ...cert, '--listen-key-file', '/nonexistent/server.key']))
+      .toMatch(/^--listen-key-file \/nonexistent\/server\.key: ENOENT/);
+    expect(messageOf([...endpoints, ...cert, '--listen-key-file', certs.alice.key])).toMatch(
+      /^--listen-cert-file \S+ and --listen-key-file \S+ do not go together/);
+    expect(messageOf([...endpoints, ...cert, ...key, '--listen-trusted-ca-file', certs.server.key]))
+      .toMatch(/^--listen-trusted-ca-file \S+: no PEM certificate in the file$/);
+    expect(messageOf([...endpoints, '--listen-cert-file', certs.server.key, ...key]))
+      .toMatch(/^--listen-cert-file \S+: no PEM certificate in the file$/);
+  });
+
+  it('exits 2 on a bad combination, before reaching the cluster', async () => {
+    const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      expect(await idsMain([...endpoints, '--listen-cert-file', certs.server.cert])).toBe(2);
+      expect(String(quiet.mock.calls[0]?.[0])).toContain('--listen-key-file');
+    } finally {
+      quiet.mockRestore();
+    }
+  });
+});
+
 describe('synod ids against a member', () => {
   let target: ClientTarget;
 
@@ -118,6 +205,28 @@ describe('synod ids against a member', () => {
     await expect(fetch(`${base}/livez`)).rejects.toThrow();
     await expect(running.client.get('test/ids-cli/cli')).rejects.toSatisfy(
       (error) => isSynodError(error, 'SYNOD_CLIENT_CLOSED'));
+  });
+
+  it('serves HTTPS with client-certificate auth from the --listen-* flags', async () => {
+    const parsed = parseIdsFlags([
+      '--endpoints', target.endpoint, '--prefix', 'test/ids-cli-tls',
+      '--listen-http', '127.0.0.1:0', '--listen-grpc', '127.0.0.1:0', ...listenTlsFlags(),
+    ]);
+    if (parsed === 'help') throw new Error('parsed as --help');
+    const running = await startIds(parsed, pino({ level: 'silent' }));
+    try {
+      const port = running.server.httpPort!;
+      const ca = readFileSync(certs.ca);
+      const alice = { cert: readFileSync(certs.alice.cert), key: readFileSync(certs.alice.key) };
+      const path = '/v1/ids/tls?count=2';
+      const answer = await httpsRequest({ port, path, tls: { ca, ...alice } });
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toEqual({ tag: 'tls', ids: ['1', '2'] });
+      await expect(httpsRequest({ port, path: '/livez', tls: { ca } })).rejects.toThrow();
+      await expect(fetch(`http://127.0.0.1:${port}/livez`)).rejects.toThrow();
+    } finally {
+      await running.close();
+    }
   });
 });
 

@@ -1,15 +1,19 @@
 /**
  * `synod ids --endpoints URL[,URL…] [--listen-http HOST:PORT] [--listen-grpc HOST:PORT]
- * [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]
- * [--cacert FILE] [--cert FILE] [--key FILE] [--user NAME]`: the ID service
+ * [--listen-cert-file FILE --listen-key-file FILE [--listen-trusted-ca-file FILE]
+ * [--listen-client-cert-auth]] [--prefix KEY] [--step N] [--tags-max N] [--batch-max N]
+ * [--datacenter-id N] [--cacert FILE] [--cert FILE] [--key FILE] [--user NAME]`: the ID service
  * (src/services/ids/service) in front of a running Synod cluster. Segment tags are created on
  * their first request, each a SegmentGenerator over one SynodSegmentStore, up to --tags-max of
  * them. The `snowflake` tag is a Snowflake generator on a worker id leased from the cluster (in
  * --datacenter-id), leased anew if the lease is lost; `/v1/decode` decodes its ids. Towards the
  * cluster it speaks TLS (--cacert, --cert, --key, or an https:// endpoint) and authenticates as
  * --user, whose password comes from the SYNOD_IDS_PASSWORD environment variable: a password on
- * the command line would show in `ps` and shell history. SIGTERM or SIGINT stops the listeners, closes the generators, then the client. Exits 0
- * after a clean shutdown, 1 when it could not start or stop cleanly, 2 on bad usage.
+ * the command line would show in `ps` and shell history. Its own listeners speak TLS with the
+ * --listen-*-file flags (etcd's client-port flags, prefixed), and with --listen-client-cert-auth
+ * serve only clients whose certificate the trusted CA signed. SIGTERM or SIGINT stops the
+ * listeners, closes the generators, then the client. Exits 0 after a clean shutdown, 1 when it
+ * could not start or stop cleanly, 2 on bad usage (unreadable or mismatched PEM files included).
  */
 
 import { readFileSync } from 'node:fs';
@@ -17,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { AssertionFailure, SynodError } from '../base/index.js';
 import { SynodClient, type ClientAuthOptions, type ClientTlsOptions } from '../client/index.js';
+import { tlsMaterialOf, type TlsFiles } from '../server/tls/index.js';
 import { SegmentGenerator, segmentStepDefault } from '../services/ids/segment.js';
 import { segmentStepMax } from '../services/ids/segment-store.js';
 import {
@@ -27,11 +32,13 @@ import { RenewingSnowflakeGenerator } from '../services/ids/renewing-snowflake.j
 import { snowflakeLayoutDefault } from '../services/ids/snowflake-layout.js';
 import {
   TagRegistry, batchCountMaxDefault, createdTagsMaxDefault, createdTagsMaxLimit, startIdServer,
-  type IdDecoder, type IdServer, type ServedGenerator,
+  type IdDecoder, type IdServer, type IdServerTls, type ServedGenerator,
 } from '../services/ids/service/index.js';
 
 const usage = `usage: synod ids --endpoints URL[,URL…]
   [--listen-http HOST:PORT] [--listen-grpc HOST:PORT]
+  [--listen-cert-file FILE --listen-key-file FILE [--listen-trusted-ca-file FILE]
+   [--listen-client-cert-auth]]
   [--prefix KEY] [--step N] [--tags-max N] [--batch-max N] [--datacenter-id N]
   [--cacert FILE] [--cert FILE] [--key FILE] [--user NAME]   (password: SYNOD_IDS_PASSWORD)`;
 
@@ -57,6 +64,8 @@ export interface IdsConfig {
   readonly datacenterId: number;
   /** TLS towards the cluster: PEM file contents, read at parse time. */
   readonly tls?: ClientTlsOptions;
+  /** TLS on the service's own listeners: PEM file contents, read and checked at parse time. */
+  readonly listenTls?: IdServerTls;
   readonly auth?: ClientAuthOptions;
 }
 
@@ -83,24 +92,72 @@ function wholeNumber(flag: string, text: string, range: { min: number; max: numb
   return value;
 }
 
+/** The contents of the file a flag names, or undefined without the flag. */
+function readFlagFile(flag: string, path: string | undefined): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw usageError(`--${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
 /** The PEM files named by --cacert, --cert and --key, read now so a bad path fails at start. */
 function tlsOf(files: { cacert?: string; cert?: string; key?: string }): { tls?: ClientTlsOptions } {
   if (files.cacert === undefined && files.cert === undefined && files.key === undefined) return {};
   if ((files.cert === undefined) !== (files.key === undefined)) {
     throw usageError('--cert and --key go together');
   }
-  const read = (flag: string, path: string | undefined): Buffer | undefined => {
-    if (path === undefined) return undefined;
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw usageError(`--${flag} ${path}: ${(error as Error).message}`);
-    }
-  };
   return {
     tls: Object.freeze({
-      ca: read('cacert', files.cacert), cert: read('cert', files.cert), key: read('key', files.key),
+      ca: readFlagFile('cacert', files.cacert),
+      cert: readFlagFile('cert', files.cert),
+      key: readFlagFile('key', files.key),
     }),
+  };
+}
+
+/** The flags of the service's own TLS, as parseArgs gives them. */
+interface ListenTlsFlags {
+  readonly 'listen-cert-file'?: string;
+  readonly 'listen-key-file'?: string;
+  readonly 'listen-trusted-ca-file'?: string;
+  readonly 'listen-client-cert-auth'?: boolean;
+}
+
+/**
+ * TLS on the listeners from the --listen-* flags: the files read now and checked as the member
+ * checks its own (a bad file is named with its flag), so a wrong path or a key of another
+ * certificate is bad usage at start, not a failure on the first connection.
+ */
+function listenTlsOf(flags: ListenTlsFlags): { listenTls?: IdServerTls } {
+  const certFile = flags['listen-cert-file'];
+  const keyFile = flags['listen-key-file'];
+  const trustedCaFile = flags['listen-trusted-ca-file'] ?? null;
+  const clientCertAuth = flags['listen-client-cert-auth'] ?? false;
+  const anyFlag = certFile !== undefined || keyFile !== undefined || trustedCaFile !== null;
+  if (!anyFlag && !clientCertAuth) return {};
+  if (certFile === undefined || keyFile === undefined) {
+    throw usageError(certFile === keyFile
+      ? '--listen-trusted-ca-file and --listen-client-cert-auth need --listen-cert-file and ' +
+        '--listen-key-file'
+      : '--listen-cert-file and --listen-key-file go together');
+  }
+  if (clientCertAuth && trustedCaFile === null) {
+    throw usageError('--listen-client-cert-auth needs --listen-trusted-ca-file, the CA client ' +
+      'certificates must be signed by');
+  }
+  const files: TlsFiles = {
+    certFile, keyFile, trustedCaFile, clientCertAuth, flagPrefix: 'listen-',
+  };
+  const material = tlsMaterialOf(files, {
+    cert: readFlagFile('listen-cert-file', certFile)!,
+    key: readFlagFile('listen-key-file', keyFile)!,
+    ca: trustedCaFile === null ? null : readFlagFile('listen-trusted-ca-file', trustedCaFile)!,
+  });
+  const { cert, key, ca } = material;
+  return {
+    listenTls: Object.freeze({ cert, key, ...(ca === null ? {} : { ca }), clientCertAuth }),
   };
 }
 
@@ -125,6 +182,10 @@ export function parseIdsFlags(
         endpoints: { type: 'string' },
         'listen-http': { type: 'string', default: idsListenHttpDefault },
         'listen-grpc': { type: 'string', default: idsListenGrpcDefault },
+        'listen-cert-file': { type: 'string' },
+        'listen-key-file': { type: 'string' },
+        'listen-trusted-ca-file': { type: 'string' },
+        'listen-client-cert-auth': { type: 'boolean' },
         prefix: { type: 'string', default: synodSegmentPrefixDefault },
         step: { type: 'string', default: String(segmentStepDefault) },
         'tags-max': { type: 'string', default: String(createdTagsMaxDefault) },
@@ -159,6 +220,7 @@ export function parseIdsFlags(
       min: 0, max: 2 ** snowflakeLayoutDefault.datacenterBits - 1,
     }),
     ...tlsOf(values),
+    ...listenTlsOf(values),
     ...authOf(values.user, env[idsPasswordVariable]),
   });
 }
@@ -208,6 +270,7 @@ export async function startIds(config: IdsConfig, logger: Logger): Promise<Runni
       batchCountMax: config.batchMax,
       http: config.listenHttp,
       grpc: config.listenGrpc,
+      tls: config.listenTls,
       logger,
       readiness: async () => {
         const status = await client.status({ timeoutMs: readinessTimeoutMs });
@@ -261,8 +324,11 @@ export async function idsMain(argv: readonly string[]): Promise<number> {
   const { httpPort, grpcPort } = running.server;
   const http = `${config.listenHttp.host}:${httpPort}`;
   const grpc = `${config.listenGrpc.host}:${grpcPort}`;
-  logger.info({ httpPort, grpcPort, endpoints: config.endpoints, prefix: config.prefix },
-    `serving ids on http ${http}, grpc ${grpc}`);
+  // Whether TLS is on, never the material.
+  const tls = config.listenTls === undefined ? 'off'
+    : config.listenTls.clientCertAuth === true ? 'client-cert-auth' : 'on';
+  logger.info({ httpPort, grpcPort, tls, endpoints: config.endpoints, prefix: config.prefix },
+    `serving ids on ${tls === 'off' ? 'http' : 'https'} ${http}, grpc ${grpc} (TLS ${tls})`);
   const signal = await new Promise<string>((resolve) => {
     const onSignal = (name: string) => {
       process.off('SIGTERM', onSignal);

@@ -13,5 +13,6 @@ export {
   type CallWithAuthContext,
 } from './client-identity.js';
 export {
-  commonNameOfSubject, readTlsMaterial, serverContextOptions, type TlsFiles, type TlsMaterial,
+  commonNameOfSubject, readTlsMaterial, serverContextOptions, tlsMaterialOf, type TlsFileContents,
+  type TlsFiles, type TlsMaterial,
 } from './tls-material.js';

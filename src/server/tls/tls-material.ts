@@ -4,7 +4,8 @@
  * own so that a bad one is named, with its flag, in a one-line SYNOD_INVALID_CONFIG; then
  * `createSecureContext` checks that the key belongs to the certificate. The same reading serves
  * the start (where an error stops the member, exit 2) and every reload (where an error is logged
- * and the previous material kept, certificate-reloader.ts).
+ * and the previous material kept, certificate-reloader.ts). `synod ids` checks its listeners'
+ * files (`--listen-cert-file`…) with the same `tlsMaterialOf`.
  */
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -22,8 +23,19 @@ export interface TlsFiles {
   readonly trustedCaFile: string | null;
   /** `--client-cert-auth` / `--peer-client-cert-auth`: callers must present a certificate. */
   readonly clientCertAuth: boolean;
-  /** Prepended to the flag names in messages: '' (client side) or 'peer-'. */
-  readonly flagPrefix: '' | 'peer-';
+  /**
+   * Prepended to the flag names in messages: '' (client side), 'peer-', or 'listen-' (the
+   * listeners of `synod ids`).
+   */
+  readonly flagPrefix: '' | 'peer-' | 'listen-';
+}
+
+/** What a `TlsFiles`' files hold, as read. */
+export interface TlsFileContents {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** The trusted CA bundle, or null when `trustedCaFile` is null. */
+  readonly ca: Buffer | null;
 }
 
 /** The files' contents, validated, and the secure context they make. Immutable. */
@@ -77,17 +89,29 @@ export function commonNameOfSubject(subject: string): string {
 
 /**
  * Reads and validates `files`. Throws SYNOD_INVALID_CONFIG naming the flag and the file: one that
- * cannot be read, holds no PEM certificate or a malformed one, a key that is not a private key,
- * or a key that does not belong to the certificate.
+ * cannot be read, or any refusal of `tlsMaterialOf`.
  */
 export async function readTlsMaterial(files: TlsFiles): Promise<TlsMaterial> {
+  const prefix = files.flagPrefix;
+  const cert = await readPem(`${prefix}cert-file`, files.certFile);
+  const key = await readPem(`${prefix}key-file`, files.keyFile);
+  const ca = files.trustedCaFile === null
+    ? null : await readPem(`${prefix}trusted-ca-file`, files.trustedCaFile);
+  return tlsMaterialOf(files, { cert, key, ca });
+}
+
+/**
+ * Validates what `files` hold, read by the caller (`synod ids` reads at parse time, synchronously).
+ * Throws SYNOD_INVALID_CONFIG naming the flag and the file: no PEM certificate or a malformed
+ * one, a key that is not a private key, or a key that does not belong to the certificate.
+ */
+export function tlsMaterialOf(files: TlsFiles, contents: TlsFileContents): TlsMaterial {
+  assert((files.trustedCaFile === null) === (contents.ca === null), 'a CA bundle iff a CA file');
   const prefix = files.flagPrefix;
   const certFlag = `${prefix}cert-file`;
   const keyFlag = `${prefix}key-file`;
   const caFlag = `${prefix}trusted-ca-file`;
-  const cert = await readPem(certFlag, files.certFile);
-  const key = await readPem(keyFlag, files.keyFile);
-  const ca = files.trustedCaFile === null ? null : await readPem(caFlag, files.trustedCaFile);
+  const { cert, key, ca } = contents;
   const [leaf] = parseCertificates(certFlag, files.certFile, cert);
   assert(leaf !== undefined, 'a parsed bundle holds a certificate');
   try {

@@ -13,10 +13,14 @@
  * consume ids nobody sees) and says `cache-control: no-store`, since every GET is a new answer.
  */
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { assert } from '../../../base/index.js';
 import { metricsContentType } from './id-metrics.js';
 import type { IdService } from './id-service.js';
+import { httpsOptionsOf, type ListenerTls } from './listener-tls.js';
 import {
   IdRequestError, failureOf, invalidRequest, requestStatuses, type RequestFailure,
   type RequestStatus,
@@ -44,15 +48,26 @@ export interface IdHttpServerOptions {
   readonly service: IdService;
   /** Open connections at once; more are dropped by Node on accept. Default 1 024. */
   readonly httpConnectionsMax?: number;
+  /** HTTPS with this identity (from `listenerTlsOf`); plain HTTP when absent or null. */
+  readonly tls?: ListenerTls | null;
 }
 
-/** An HTTP server answering the routes above; the caller listens and closes it. */
+/**
+ * An HTTP or HTTPS server answering the routes above; the caller listens and closes it. (An
+ * https.Server is an http.Server to its callers: same events, same close methods.)
+ */
 export function createIdHttpServer(options: IdHttpServerOptions): Server {
-  const server = createServer({
+  const httpOptions: ServerOptions = {
     maxHeaderSize: httpHeaderBytesMax,
     headersTimeout: httpHeadersTimeoutMs,
     requestTimeout: httpRequestTimeoutMs,
-  }, (request, response) => route(options.service, request, response));
+  };
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void =>
+    route(options.service, request, response);
+  const tls = options.tls ?? null;
+  const server: Server = tls === null
+    ? createServer(httpOptions, onRequest)
+    : createHttpsServer({ ...httpOptions, ...httpsOptionsOf(tls) }, onRequest);
   server.maxConnections = options.httpConnectionsMax ?? httpConnectionsMaxDefault;
   assert(Number.isSafeInteger(server.maxConnections) && server.maxConnections > 0,
     'httpConnectionsMax is a positive count');

@@ -1,17 +1,21 @@
 /**
  * The ID service listening: an IdService behind an HTTP server and a gRPC server, each on its
  * own address (loopback by default: the service hands out ids to whoever asks, so exposing it is
- * the operator's explicit choice).
+ * the operator's explicit choice). With `tls` both speak TLS (HTTPS, gRPC over TLS) and, with
+ * `tls.clientCertAuth`, serve only clients whose certificate `tls.ca` signed (listener-tls.ts).
  */
 
 import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ServerCredentials, type Server as GrpcServer } from '@grpc/grpc-js';
+import type { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import { SynodError, assert } from '../../../base/index.js';
 import { createIdGrpcServer } from './grpc-api.js';
 import { createIdHttpServer } from './http-api.js';
 import { IdService, type IdServiceOptions } from './id-service.js';
+import {
+  grpcCredentialsOf, listenerTlsOf, type IdServerTls, type ListenerTls,
+} from './listener-tls.js';
 
 /** Where one protocol listens. */
 export interface ListenAddress {
@@ -29,6 +33,8 @@ export interface IdServerOptions extends IdServiceOptions {
   readonly grpc?: ListenAddress | null;
   /** Open HTTP connections at once; default 1 024. */
   readonly httpConnectionsMax?: number;
+  /** TLS on both listeners; plain HTTP and insecure gRPC when absent or null. */
+  readonly tls?: IdServerTls | null;
 }
 
 /** The default listen host. */
@@ -55,6 +61,8 @@ export async function startIdServer(options: IdServerOptions): Promise<IdServer>
   if (httpAddress === null && grpcAddress === null) {
     throw new SynodError('SYNOD_INVALID_CONFIG', 'the ID service needs HTTP, gRPC or both');
   }
+  const tls: ListenerTls | null = options.tls === undefined || options.tls === null
+    ? null : listenerTlsOf(options.tls);
   const service = new IdService(options);
   let http: HttpServer | null = null;
   let grpc: GrpcServer | null = null;
@@ -62,12 +70,13 @@ export async function startIdServer(options: IdServerOptions): Promise<IdServer>
     let httpPort: number | null = null;
     let grpcPort: number | null = null;
     if (httpAddress !== null) {
-      http = createIdHttpServer({ service, httpConnectionsMax: options.httpConnectionsMax });
+      http = createIdHttpServer({ service, httpConnectionsMax: options.httpConnectionsMax, tls });
       httpPort = await listenHttp(http, httpAddress);
     }
     if (grpcAddress !== null) {
       grpc = createIdGrpcServer({ service });
-      grpcPort = await bindGrpc(grpc, grpcAddress);
+      const credentials = grpcCredentialsOf(tls);
+      grpcPort = await bindGrpc(grpc, { address: grpcAddress, credentials });
     }
     const [boundHttp, boundGrpc] = [http, grpc];
     return {
@@ -88,12 +97,14 @@ async function listenHttp(server: HttpServer, address: ListenAddress): Promise<n
   return bound.port;
 }
 
-function bindGrpc(server: GrpcServer, address: ListenAddress): Promise<number> {
-  const host = address.host ?? listenHostDefault;
+function bindGrpc(
+  server: GrpcServer, bind: { address: ListenAddress; credentials: ServerCredentials },
+): Promise<number> {
+  const host = bind.address.host ?? listenHostDefault;
   // An IPv6 literal needs brackets in gRPC's host:port.
-  const target = `${host.includes(':') ? `[${host}]` : host}:${address.port ?? 0}`;
+  const target = `${host.includes(':') ? `[${host}]` : host}:${bind.address.port ?? 0}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(target, ServerCredentials.createInsecure(), (error, port) => {
+    server.bindAsync(target, bind.credentials, (error, port) => {
       if (error === null) resolve(port);
       else reject(error);
     });

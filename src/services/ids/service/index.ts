@@ -25,6 +25,10 @@ export {
 } from './request-status.js';
 export { batchCountMaxDefault, decodeIdMax } from './requests.js';
 export {
+  grpcCredentialsOf, httpsOptionsOf, listenerTlsOf, tlsHandshakeTimeoutMs, type IdServerTls,
+  type ListenerTls,
+} from './listener-tls.js';
+export {
   createIdHttpServer, httpConnectionsMaxDefault, urlBytesMax, type IdHttpServerOptions,
 } from './http-api.js';
 export {
