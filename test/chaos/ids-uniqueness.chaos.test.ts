@@ -18,13 +18,16 @@ const children = 5;
 const quotaPerKind = 500_000;
 /** Pause between batches of 2 000 in a child: about 25 000 ids/s per kind, so a run lasts ~20 s. */
 const pauseMs = 80;
-const leaderKillEveryMs = 5_000;
+const leaderKillEveryMs = 4_000;
 const childKillEveryMs = 3_000;
 /**
- * Faults stop after this long: a replacement child starts its quota from zero, so faults without
- * end would keep every slot from ever finishing. The run then ends once the last children finish.
+ * Faults stop once this many of each were injected: a replacement child starts its quota from
+ * zero, so faults without end would keep every slot from ever finishing. Counting faults rather
+ * than timing a window keeps the run's strength the same on a slow machine, where elections and
+ * child starts take longer.
  */
-const faultWindowMs = 30_000;
+const leaderKillsWanted = 4;
+const childKillsWanted = 6;
 const childScript = fileURLToPath(new URL('./ids-child.ts', import.meta.url));
 
 let cluster: ClusterTarget;
@@ -100,16 +103,12 @@ it('never repeats an id across 5 processes through leader kills and process rest
   for (let index = 0; index < children; index++) running.set(`c${index}`, startChild(run, `c${index}-g0`, index));
   let leaderKills = 0;
   let childKills = 0;
-  const faultsEndMs = performance.now() + faultWindowMs;
   let nextLeaderKillMs = performance.now() + leaderKillEveryMs;
   let nextChildKillMs = performance.now() + childKillEveryMs;
-  // The fault loop: runs until every child slot finished its quota.
-  while ([...running.values()].some((child) => !child.done)) {
-    const settled = await Promise.race([
-      Promise.all([...running.values()].map((child) => child.exited)),
-      new Promise((resolve) => setTimeout(resolve, 250, 'tick')),
-    ]);
-    if (settled !== 'tick') break;
+  // The fault loop: runs until every child slot finished its quota and every fault was injected
+  // (children normally outlast the faults: each replacement starts its quota over).
+  while ([...running.values()].some((child) => !child.done) || leaderKills < leaderKillsWanted) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
     // A child that failed on its own (not killed here) ends the run: its error is on stderr.
     for (const [slot, child] of running) {
       if (child.process.exitCode !== null && child.process.exitCode !== 0) {
@@ -117,13 +116,12 @@ it('never repeats an id across 5 processes through leader kills and process rest
       }
     }
     const nowMs = performance.now();
-    if (nowMs >= faultsEndMs) continue;
-    if (nowMs >= nextLeaderKillMs) {
+    if (nowMs >= nextLeaderKillMs && leaderKills < leaderKillsWanted) {
       await cluster.killLeader();
       leaderKills += 1;
       nextLeaderKillMs = performance.now() + leaderKillEveryMs;
     }
-    if (nowMs >= nextChildKillMs) {
+    if (nowMs >= nextChildKillMs && childKills < childKillsWanted) {
       const victims = [...running.entries()].filter(([, child]) => !child.done);
       if (victims.length > 0) {
         const [slot, victim] = victims[(childKills * 3) % victims.length]!;
@@ -138,8 +136,8 @@ it('never repeats an id across 5 processes through leader kills and process rest
   }
   const codes = await Promise.all([...running.values()].map((child) => child.exited));
   expect(codes).toEqual(new Array(children).fill(0));
-  expect(leaderKills).toBeGreaterThanOrEqual(4);
-  expect(childKills).toBeGreaterThanOrEqual(6);
+  expect(leaderKills).toBe(leaderKillsWanted);
+  expect(childKills).toBe(childKillsWanted);
 
   const verdict = checkIds(await readIdFiles(run.directory));
   expect(verdict.outOfOrder).toEqual([]);
