@@ -6,7 +6,7 @@
 
 import { credentials, makeClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadIdsServiceDefinition } from '../../src/services/ids/service/index.js';
-import type { LoadFigures } from './http-load.js';
+import { runClosedLoop, type LoadFigures } from './http-load.js';
 
 type NextMethod = (
   request: { tag: string; count: number },
@@ -28,26 +28,9 @@ export async function runGrpcLoad(
       else resolve();
     });
   });
-  const latenciesMs: number[] = [];
-  const startedMs = performance.now();
-  const endMs = startedMs + options.durationMs;
   try {
-    await Promise.all(Array.from({ length: options.concurrency }, async () => {
-      while (performance.now() < endMs) {
-        const sentMs = performance.now();
-        await next();
-        latenciesMs.push(performance.now() - sentMs);
-      }
-    }));
+    return await runClosedLoop(next, options);
   } finally {
     client.close();
   }
-  const elapsedS = (performance.now() - startedMs) / 1_000;
-  latenciesMs.sort((a, b) => a - b);
-  const p99Ms = latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(latenciesMs.length * 0.99))] ?? 0;
-  return {
-    requests_per_sec: Math.round(latenciesMs.length / elapsedS),
-    p99_ms: Math.round(p99Ms * 100) / 100,
-    requests: latenciesMs.length,
-  };
 }

@@ -28,25 +28,23 @@ function get(agent: Agent, url: URL): Promise<void> {
   });
 }
 
-/** Runs the load; any non-200 answer fails the run (a benchmark of errors would mislead). */
-export async function runHttpLoad(
-  url: URL, options: { readonly concurrency: number; readonly durationMs: number },
+/**
+ * `concurrency` closed-loop callers of `call` for `durationMs`: each sends its next call when the
+ * last one answered. Requests per second and the p99 of call latency; a failed call fails the run.
+ */
+export async function runClosedLoop(
+  call: () => Promise<void>, options: { readonly concurrency: number; readonly durationMs: number },
 ): Promise<LoadFigures> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   const latenciesMs: number[] = [];
   const startedMs = performance.now();
   const endMs = startedMs + options.durationMs;
-  try {
-    await Promise.all(Array.from({ length: options.concurrency }, async () => {
-      while (performance.now() < endMs) {
-        const sentMs = performance.now();
-        await get(agent, url);
-        latenciesMs.push(performance.now() - sentMs);
-      }
-    }));
-  } finally {
-    agent.destroy();
-  }
+  await Promise.all(Array.from({ length: options.concurrency }, async () => {
+    while (performance.now() < endMs) {
+      const sentMs = performance.now();
+      await call();
+      latenciesMs.push(performance.now() - sentMs);
+    }
+  }));
   const elapsedS = (performance.now() - startedMs) / 1_000;
   latenciesMs.sort((a, b) => a - b);
   const p99Ms = latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(latenciesMs.length * 0.99))] ?? 0;
@@ -55,4 +53,16 @@ export async function runHttpLoad(
     p99_ms: Math.round(p99Ms * 100) / 100,
     requests: latenciesMs.length,
   };
+}
+
+/** Runs the load; any non-200 answer fails the run (a benchmark of errors would mislead). */
+export async function runHttpLoad(
+  url: URL, options: { readonly concurrency: number; readonly durationMs: number },
+): Promise<LoadFigures> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
+  try {
+    return await runClosedLoop(() => get(agent, url), options);
+  } finally {
+    agent.destroy();
+  }
 }

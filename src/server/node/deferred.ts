@@ -15,3 +15,10 @@ export function deferred<T>(): Deferred<T> {
   });
   return { promise, resolve, reject };
 }
+
+/** Throws `error` from a fresh microtask: an uncaught exception, for failures nobody awaits. */
+export function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}

@@ -10,8 +10,9 @@
  * (collision chance 2^-64 per pair of runs; the server seeds its `Random` from real entropy).
  */
 
-import { assert, SynodError, type Random } from '../../base/index.js';
+import { assert, isSynodError, SynodError, type Random } from '../../base/index.js';
 import { decodeCommand, encodeCommand, type Command } from '../../kv/index.js';
+import { decodeConfChange, type Entry } from '../../raft/index.js';
 
 /** Bytes of the header before the encoded command. */
 export const proposalHeaderBytes = 21;
@@ -96,4 +97,19 @@ export function decodeProposal(data: Uint8Array): DecodedProposal {
 function requestIdOf(view: DataView): string {
   const hex = (offset: number): string => view.getUint32(offset).toString(16);
   return `${hex(1)}.${hex(5)}.${hex(9)}.${hex(13)}.${hex(17)}`;
+}
+
+/**
+ * The proposal an entry carries: a normal entry's data, or a conf-change entry's context (the
+ * member change); undefined for a conf change without one. A malformed conf change is corrupt
+ * storage: it was validated before it was proposed.
+ */
+export function proposalOfEntry(entry: Entry): Uint8Array | undefined {
+  if (entry.type !== 'conf-change') return entry.data;
+  try {
+    return decodeConfChange(entry.data).context;
+  } catch (error) {
+    if (!isSynodError(error, 'SYNOD_INVALID_CONF_CHANGE')) throw error;
+    throw new SynodError('SYNOD_STORAGE_CORRUPT', `conf change entry ${entry.index}: ${error.message}`);
+  }
 }

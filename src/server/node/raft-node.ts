@@ -22,16 +22,18 @@
 import { assert, isSynodError, mark, SynodError } from '../../base/index.js';
 import type { ApplyResult, Command, KvStateMachine, WatchHub } from '../../kv/index.js';
 import { KvStateMachine as KvStateMachineClass } from '../../kv/index.js';
-import { decodeConfChange, RawNode } from '../../raft/index.js';
+import { RawNode } from '../../raft/index.js';
 import type {
   ConfChange, ConfState, Entry, Message, NodeId, Ready, Role, Snapshot, SoftState,
 } from '../../raft/index.js';
 import { snapshotDataBytesMax, type RaftLogStore } from '../../storage/index.js';
-import { deferred, type Deferred } from './deferred.js';
+import { deferred, rethrowLater, type Deferred } from './deferred.js';
 import {
   leaderChangedDuringRead, nodeStopped, requestTimedOut, tooManyProposals, tooManyReads,
 } from './node-errors.js';
-import { decodeProposal, encodeProposal, RequestIdGenerator } from './proposal-codec.js';
+import {
+  decodeProposal, encodeProposal, proposalOfEntry, RequestIdGenerator,
+} from './proposal-codec.js';
 import { ReadBatches } from './read-batches.js';
 import {
   requestTimeoutMsDefault, snapshotCatchUpEntriesDefault, snapshotCountDefault, pendingProposalsMax,
@@ -509,7 +511,7 @@ export class RaftNode {
   #applyEntry(entry: Entry): void {
     assert(entry.index === this.#appliedIndex + 1, 'committed entries apply in order, no gaps');
     this.#appliedIndex = entry.index;
-    const proposal = entry.type === 'conf-change' ? confChangeContext(entry) : entry.data;
+    const proposal = proposalOfEntry(entry);
     if (proposal === undefined || proposal.length === 0) return;
     if (entry.index <= this.#machine.appliedIndex) return;
     this.#applyProposal(entry.index, proposal);
@@ -590,23 +592,4 @@ export class RaftNode {
     if (!this.#stopped) this.#halt(nodeStopped());
     this.#onFatal(error);
   }
-}
-
-/**
- * The proposal a conf-change entry carries as its context (the member change), or undefined for
- * one without. A malformed entry is corrupt storage: it was validated before it was proposed.
- */
-function confChangeContext(entry: Entry): Uint8Array | undefined {
-  try {
-    return decodeConfChange(entry.data).context;
-  } catch (error) {
-    if (!isSynodError(error, 'SYNOD_INVALID_CONF_CHANGE')) throw error;
-    throw new SynodError('SYNOD_STORAGE_CORRUPT', `conf change entry ${entry.index}: ${error.message}`);
-  }
-}
-
-function rethrowLater(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
 }

@@ -9,6 +9,7 @@ import {
   SnowflakeGenerator, staticWorkerGrant, type SnowflakeClock, type SnowflakeGeneratorOptions,
   type WorkerGrant,
 } from './snowflake.js';
+import { codeOf } from '../../../test/support/error-codes.js';
 
 /** 2023-11-14T22:13:20Z, a whole millisecond. */
 const startMs = 1_700_000_000_000;
@@ -105,15 +106,6 @@ function nextNow(generator: SnowflakeGenerator): bigint {
   return id as bigint;
 }
 
-function codeOf(body: () => unknown): ErrorCode | 'none' {
-  try {
-    body();
-  } catch (error) {
-    if (isSynodError(error)) return error.code;
-    throw error;
-  }
-  return 'none';
-}
 
 async function rejectionCodeOf(promise: Promise<unknown>): Promise<ErrorCode | 'none'> {
   try {

@@ -69,11 +69,15 @@ function closedError(kind: string): SynodError {
   return new SynodError('SYNOD_ID_GENERATOR_CLOSED', `${kind} generator is closed`);
 }
 
-function validateBatch(count: number): void {
+/** `count` ids from `next`, in order, after checking `count`: both generators' `nextBatch`. */
+function batchOf(count: number, next: () => string): string[] {
   if (!Number.isSafeInteger(count) || count < 0 || count > idBatchMax) {
     throw new SynodError(
       'SYNOD_INVALID_ARGUMENT', `a batch is a whole number of ids in [0, ${idBatchMax}]`);
   }
+  const ids = new Array<string>(count);
+  for (let index = 0; index < count; index++) ids[index] = next();
+  return ids;
 }
 
 /** Version 4 UUIDs: 122 random bits each, in no order. */
@@ -87,10 +91,7 @@ export class UuidV4Generator implements IdGenerator<string> {
   }
 
   async nextBatch(count: number): Promise<string[]> {
-    validateBatch(count);
-    const ids = new Array<string>(count);
-    for (let index = 0; index < count; index++) ids[index] = this.next();
-    return ids;
+    return batchOf(count, () => this.next());
   }
 
   async close(): Promise<void> {
@@ -142,10 +143,7 @@ export class UuidV7Generator implements IdGenerator<string> {
   }
 
   async nextBatch(count: number): Promise<string[]> {
-    validateBatch(count);
-    const ids = new Array<string>(count);
-    for (let index = 0; index < count; index++) ids[index] = this.next();
-    return ids;
+    return batchOf(count, () => this.next());
   }
 
   async close(): Promise<void> {
