@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 
 const cli = join(import.meta.dirname, '../../src/apps/synod.ts');
@@ -146,10 +147,19 @@ export class ProcessCluster {
     return child !== undefined && child.exitCode === null && child.signalCode === null;
   }
 
-  /** A client bound to `name` alone (no failover), so each call goes where the test says. */
+  /**
+   * A client bound to `name` alone (no failover), so each call goes where the test says. It has
+   * no circuit breaker: etcd3's default one stops calling a host for 5 s after 3 recoverable
+   * errors in a row, which an election produces, so a test would wait on the client rather
+   * than on the member.
+   */
   client(name: string): Etcd3 {
     const member = this.member(name);
-    return new Etcd3({ hosts: `127.0.0.1:${member.clientPort}`, dialTimeout: 1000 });
+    return new Etcd3({
+      hosts: `127.0.0.1:${member.clientPort}`,
+      dialTimeout: 1000,
+      faultHandling: { host: () => noop },
+    });
   }
 
   /** The log lines `name` printed in its latest run (for failure messages). */
