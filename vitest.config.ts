@@ -10,6 +10,10 @@ export default defineConfig({
     // limit is generous and fixed rather than retried.
     testTimeout: 300_000,
     hookTimeout: 60_000,
-    pool: 'threads',
+    // Child processes, not worker threads: a CI run once hung after its last test with a worker
+    // thread spinning in Node's environment teardown (FreeEnvironment → CleanupHandles looping
+    // on a handle or request that never closed; 6 min of CPU, seen with gdb). A child process
+    // is ended by its exit, whatever a native addon (LMDB, SQLite, gRPC) leaves behind.
+    pool: 'forks',
   },
 });
