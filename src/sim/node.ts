@@ -16,6 +16,7 @@ import {
   type ConfChange,
   type ConfState,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
   type Ready,
@@ -99,6 +100,8 @@ export class SimNode {
   /** Sub-tick clock: a tick fires each time it passes `tickSteps`. */
   #clock = 0;
   readonly #pending = new PendingOperations();
+  /** A commit-only hard state not yet on disk (lost in a crash); see `#persist`. */
+  #unwrittenHardState: HardState | null = null;
 
   constructor(id: NodeId, settings: NodeSettings, random: SeededRandom) {
     this.id = id;
@@ -157,6 +160,7 @@ export class SimNode {
     env.checker.onCrash({ id: this.id, applied: this.#applied });
     const lost = this.#pending.takeAll();
     this.#raw = null;
+    this.#unwrittenHardState = null;
     this.#machine = new KvStateMachine();
     this.#applied = 0;
     env.trace.event(kind, [this.id], () => {
@@ -320,10 +324,20 @@ export class SimNode {
     return this.storage.term(index);
   }
 
-  /** Step 2 of the contract. Returns false when the disk failed (the node has crashed). */
+  /**
+   * Step 2 of the contract. Returns false when the disk failed (the node has crashed). As the
+   * server's ReadyPersister does, a hard state that only raises the commit index is held in memory
+   * until the next write that must be durable, so a crash may lose it.
+   */
   #persist(rd: Ready, env: NodeEnvironment): boolean {
+    if (!rd.mustSync && rd.snapshot === null) {
+      if (rd.hardState !== null) this.#unwrittenHardState = rd.hardState;
+      return true;
+    }
+    const latestHardState = rd.hardState ?? this.#unwrittenHardState;
+    this.#unwrittenHardState = null;
     const snapshotRecords = rd.snapshot === null ? 0 : 1;
-    const records = snapshotRecords + rd.entries.length + (rd.hardState === null ? 0 : 1);
+    const records = snapshotRecords + rd.entries.length + (latestHardState === null ? 0 : 1);
     if (records === 0) return true;
     const landed = env.diskFailure(this, records);
     // A failed write may still have landed a prefix of its records (a torn write): nothing in it
@@ -337,7 +351,7 @@ export class SimNode {
       budget >= rd.entries.length ? rd.entries : rd.entries.slice(0, Math.max(0, budget));
     this.storage.append(entries);
     budget -= entries.length;
-    const hardState = budget > 0 ? rd.hardState : null;
+    const hardState = budget > 0 ? latestHardState : null;
     if (hardState !== null) this.storage.setHardState(hardState);
     env.checker.onPersist(this.id, this.storage, entries, hardState);
     if (landed === null) return true;

@@ -23,7 +23,8 @@
  * key. Because LMDB cannot tear, a bad record at the tail means damage from outside (a disk that
  * lost or garbled a sync, a stray writer). `open` verifies the last `tailScanEntriesMax` entries
  * and truncates a corrupt *suffix* back to the last valid entry, reporting it in `openReport`, but
- * never at or below the persisted commit index: a corrupt committed entry needs an operator.
+ * never at or below the commit index (persisted, or the snapshot's if higher): a corrupt committed
+ * entry needs an operator.
  *
  * Snapshot data lives in LMDB under one key (simplest; atomic with its metadata and the log
  * truncation). Its size is bounded by `snapshotDataBytesMax`; larger state machines want a file
@@ -367,16 +368,16 @@ export class RaftLogStore implements Storage {
 
   /** Verifies all metadata and the log's tail; truncates a corrupt uncommitted suffix. */
   #recover(tailScanEntriesMax: number): Omit<OpenReport, 'created'> {
-    const hardState = this.#hardState();
-    this.snapshot();
+    // The snapshot's index is committed too, and may lie above the persisted commit index: a
+    // Ready that only raises the commit is not written (see ReadyPersister).
+    const committed = Math.max(this.#hardState().commit, this.snapshot().metadata.index);
     const bounds = this.#bounds();
     const result = scanTail({ log: this.#log, bounds, tailScanEntriesMax });
     if (result.truncatedFrom === null) return result;
-    if (result.truncatedFrom <= hardState.commit) {
+    if (result.truncatedFrom <= committed) {
       throw new SynodError(
         'SYNOD_STORAGE_CORRUPT',
-        `storage record log/${result.truncatedFrom} is corrupt at or below commit ` +
-          `${hardState.commit}`,
+        `storage record log/${result.truncatedFrom} is corrupt at or below commit ${committed}`,
       );
     }
     this.#root.transactionSync(() => {

@@ -27,6 +27,7 @@ import type {
   ConfChange, ConfState, Entry, Message, NodeId, Ready, Role, Snapshot, SoftState,
 } from '../../raft/index.js';
 import { snapshotDataBytesMax, type RaftLogStore } from '../../storage/index.js';
+import { ReadyPersister } from './ready-persister.js';
 import { deferred, rethrowLater, type Deferred } from './deferred.js';
 import {
   leaderChangedDuringRead, nodeStopped, requestTimedOut, tooManyProposals, tooManyReads,
@@ -56,6 +57,7 @@ interface ProposalWaiter {
 export class RaftNode {
   readonly #raw: RawNode;
   readonly #store: RaftLogStore;
+  readonly #persister: ReadyPersister;
   readonly #transport: Transport;
   readonly #ticker: 'manual' | TickScheduler;
   readonly #tickIntervalMs: number;
@@ -108,6 +110,7 @@ export class RaftNode {
     this.#snapshotIndex = options.store.snapshot().metadata.index;
     this.#onFatal = options.onFatal ?? rethrowLater;
     this.#timings = options.timings;
+    this.#persister = new ReadyPersister(options.store, options.timings);
     this.#ids = new RequestIdGenerator({ memberId: options.id, random: options.random });
     const incarnation = `${options.id}.${options.random.nextUint32().toString(16)}`;
     this.#reads = new ReadBatches({ waitersMax: readWaitersMax, contextPrefix: incarnation });
@@ -354,6 +357,7 @@ export class RaftNode {
     if (!this.#stopped) this.#halt(nodeStopped());
     await this.idle();
     if (this.#failure !== null) throw this.#failure;
+    await this.#persister.flush();
   }
 
   #halt(error: SynodError): void {
@@ -429,12 +433,7 @@ export class RaftNode {
   async #handleReady(ready: Ready): Promise<void> {
     if (ready.softState !== null) this.#onSoftState(ready.softState);
     if (ready.earlyMessages.length > 0) this.#transport.send(ready.earlyMessages);
-    if (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null) {
-      const { snapshot, entries, hardState } = ready;
-      const startedMs = performance.now();
-      await this.#store.persist({ snapshot, entries, hardState });
-      this.#timings?.persisted((performance.now() - startedMs) / 1000);
-    }
+    await this.#persister.persist(ready);
     if (ready.hardState !== null) this.#term = ready.hardState.term;
     if (ready.messages.length > 0) this.#transport.send(ready.messages);
     if (ready.snapshot !== null) {
