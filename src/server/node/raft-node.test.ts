@@ -170,9 +170,11 @@ describe('RaftNode, single member', () => {
     const results = await Promise.all(pending);
     expect(results.every((result) => result.ok)).toBe(true);
 
-    const waiting = node.propose(put('late', 'v'));
+    // The rejection is expected before stop() resolves (stop writes the held-back commit index
+    // after rejecting waiters), so it is handled from the start.
+    const waiting = expect(node.propose(put('late', 'v'))).rejects.toSatisfy(stopped);
     await node.stop();
-    await expect(waiting).rejects.toSatisfy(stopped);
+    await waiting;
     await expect(node.linearizableRead()).rejects.toSatisfy(stopped);
   });
 
