@@ -213,6 +213,9 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   }
 }
 
+/** How long the Watch stream stays open with no watcher before it is closed. */
+const idleStreamLingerMs = 30_000;
+
 /** The client's shared Watch stream and its watchers. */
 export class WatchManager {
   readonly #transport: Transport;
@@ -226,6 +229,8 @@ export class WatchManager {
   #opening = false;
   #reopenAttempt = 0;
   #reopenTimer: NodeJS.Timeout | null = null;
+  /** Closes the stream once it has had no watcher for `idleStreamLingerMs`. */
+  #idleTimer: NodeJS.Timeout | null = null;
 
   constructor(transport: Transport) {
     this.#transport = transport;
@@ -237,6 +242,7 @@ export class WatchManager {
     const watcher = new Watcher(this, key, options);
     this.#watchers.add(watcher);
     this.#toCreate.push(watcher);
+    this.#cancelIdleClose();
     this.#pump();
     await watcher.created;
     return watcher;
@@ -251,7 +257,25 @@ export class WatchManager {
       this.#stream?.stream.write({ cancel_request: { watch_id: watcher.watchId } });
     }
     // One still in #creating is cancelled when its `created` reply arrives.
-    if (this.#watchers.size === 0 && this.#creating.length === 0) this.#closeStream();
+    if (this.#watchers.size === 0 && this.#creating.length === 0) this.#closeWhenIdle();
+  }
+
+  /**
+   * Keeps the idle stream a while for the next watcher: every close is an RST_STREAM, and a
+   * Node (nghttp2) server answers more than 1000 of them at 33/s with GOAWAY INTERNAL_ERROR.
+   */
+  #closeWhenIdle(): void {
+    if (this.#stream === null || this.#idleTimer !== null) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = null;
+      if (this.#watchers.size === 0 && this.#creating.length === 0) this.#closeStream();
+    }, idleStreamLingerMs);
+    this.#idleTimer.unref();
+  }
+
+  #cancelIdleClose(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
   }
 
   /** Ends every watcher (the client is closing). */
@@ -363,6 +387,7 @@ export class WatchManager {
   }
 
   #closeStream(): void {
+    this.#cancelIdleClose();
     const current = this.#stream;
     this.#stream = null;
     this.#byId.clear();

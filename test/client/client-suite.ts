@@ -4,10 +4,11 @@
  * oracle for what each call returns.
  */
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CompactedError, EtcdServerError, LeaseLostError, SynodClient, compare, isSynodError, op, type WatchBatch,
 } from '../../src/client/index.js';
+import { Transport } from '../../src/client/transport.js';
 import type { ClientTarget } from './targets.js';
 
 /** Resolves when `signal` aborts, or rejects after `ms` (a bound, not a synchronisation). */
@@ -169,6 +170,24 @@ export function clientSuite(label: string, start: () => Promise<ClientTarget>): 
         .catch((error) => error);
       expect(compacted).toBeInstanceOf(CompactedError);
       expect(compacted.compactRevision).toBe(header.revision);
+    });
+
+    it('opens and closes a watch 1,500 times in a row on one Watch stream', async () => {
+      // Each watch a lock waiter opens ends when it is done. Were the shared Watch stream closed
+      // (an RST_STREAM) every time, a Node HTTP/2 server would answer the 1,001st reset within
+      // seconds with GOAWAY INTERNAL_ERROR and fail the calls in flight on the connection.
+      const opens = vi.spyOn(Transport.prototype, 'bidiStream');
+      try {
+        for (let i = 0; i < 1500; i++) {
+          const watcher = await client.watch(`churn/${i % 10}`);
+          await watcher.close();
+        }
+        // One, or none where an earlier test's stream still lingers.
+        const watchStreams = opens.mock.calls.filter(([service]) => service === 'Watch');
+        expect(watchStreams.length).toBeLessThanOrEqual(1);
+      } finally {
+        opens.mockRestore();
+      }
     });
 
     it('grants, attaches, lists, revokes leases', async () => {
