@@ -11,7 +11,7 @@ import { runSeed } from '../src/sim/index.js';
 
 const seedsMax = 2000;
 
-const plantedBugs: readonly PlantedBug[] = ['commit-previous-term', 'vote-without-log-check', 'ack-before-persist', 'forget-vote-on-restart'];
+const plantedBugs: readonly PlantedBug[] = ['commit-previous-term', 'vote-without-log-check', 'ack-before-persist', 'forget-vote-on-restart', 'defer-vote-sync'];
 
 /** The first seed whose run reports a violation, and what was reported. */
 function firstDetection(plantedBug: PlantedBug): { seed: number; finding: string } | null {

@@ -24,6 +24,7 @@ const plantedBugs = [
   'vote-without-log-check',
   'ack-before-persist',
   'forget-vote-on-restart',
+  'defer-vote-sync',
 ] as const satisfies readonly PlantedBug[];
 
 /** Seeds handed to a worker at a time: few enough to balance the load, enough to amortize. */

@@ -18,7 +18,12 @@ export type PlantedBug =
   /** A follower acknowledges appended entries before they are durable. */
   | 'ack-before-persist'
   /** Restart with the vote of the current term forgotten. */
-  | 'forget-vote-on-restart';
+  | 'forget-vote-on-restart'
+  /**
+   * A driver bug (the simulator's node): every Ready without entries or snapshot is treated as
+   * commit-only, so a new term or vote waits in memory while the messages promising it leave.
+   */
+  | 'defer-vote-sync';
 
 /** How `readIndex` is answered. */
 export type ReadOnlyOption =

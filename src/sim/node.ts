@@ -330,7 +330,9 @@ export class SimNode {
    * until the next write that must be durable, so a crash may lose it.
    */
   #persist(rd: Ready, env: NodeEnvironment): boolean {
-    if (!rd.mustSync && rd.snapshot === null) {
+    const deferVoteSync = this.#settings.raft.plantedBug === 'defer-vote-sync';
+    const commitOnly = deferVoteSync ? rd.entries.length === 0 : !rd.mustSync;
+    if (commitOnly && rd.snapshot === null) {
       if (rd.hardState !== null) this.#unwrittenHardState = rd.hardState;
       return true;
     }
